@@ -1,0 +1,1 @@
+"""Price data: packaged dataset, yfinance, user files; cleaning, weekly panels, Backtrader feeds."""

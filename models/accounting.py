@@ -1,0 +1,88 @@
+"""Execution timing and cost accounting shared by every environment.
+
+One accounting, used by the System 1 portfolio environment and the System 2 alpha environment, and
+the same rules the Backtrader strategies follow (a parity test checks the two agree):
+
+* A decision is made at the close of bar t from data up to and including bar t.
+* It is executed at the open of bar t+1 (Backtrader's default market-order fill; no
+  cheat-on-close, no cheat-on-open).
+* Between the close of t and the open of t+1 the held weights drift with the overnight/weekend
+  gap; the trade is from those drifted weights to the target; the proportional cost ``tc`` is
+  charged on the traded value (``tc * sum |target - drifted|`` of the portfolio value at the open).
+* The new holdings then drift from the open to the close of t+1, where the portfolio is marked.
+
+Weights are fractions of portfolio value, may be negative (shorts) and need not sum to one: the
+remainder is cash earning zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """Outcome of one decision, from the close of t to the close of t+1.
+
+    Attributes:
+        growth: V(close t+1) / V(close t), net of costs.
+        cost: costs paid, as a fraction of V(close t).
+        turnover: sum |target - drifted weights| at the open of t+1.
+        weights_open: drifted weights just before the trade at the open of t+1.
+        weights_close: weights held at the close of t+1 (after drift).
+    """
+
+    growth: float
+    cost: float
+    turnover: float
+    weights_open: np.ndarray
+    weights_close: np.ndarray
+
+    @property
+    def net_return(self) -> float:
+        return self.growth - 1.0
+
+
+def _drift(weights: np.ndarray, rets: np.ndarray) -> tuple[float, np.ndarray]:
+    port = float(np.dot(weights, rets))
+    if 1.0 + port <= 0.0:
+        return port, np.zeros_like(weights)
+    return port, weights * (1.0 + rets) / (1.0 + port)
+
+
+def execute_step(weights_close_t: np.ndarray, target: np.ndarray, gap_returns: np.ndarray,
+                 intra_returns: np.ndarray, tc: float) -> StepResult:
+    """Advance a portfolio one bar under next-open execution.
+
+    Args:
+        weights_close_t: weights held at the close of t (after drift).
+        target: target weights decided at the close of t.
+        gap_returns: per-asset ``open[t+1] / close[t] - 1`` (NaN treated as 0).
+        intra_returns: per-asset ``close[t+1] / open[t+1] - 1`` (NaN treated as 0).
+        tc: proportional cost per unit of traded value (0.001 = 10 bp).
+    """
+    w = np.asarray(weights_close_t, dtype=float)
+    tgt = np.asarray(target, dtype=float)
+    g = np.nan_to_num(np.asarray(gap_returns, dtype=float), nan=0.0)
+    r = np.nan_to_num(np.asarray(intra_returns, dtype=float), nan=0.0)
+    port_gap, w_open = _drift(w, g)
+    turnover = float(np.abs(tgt - w_open).sum())
+    cost_open = tc * turnover
+    port_intra, w_close = _drift(tgt, r)
+    growth = (1.0 + port_gap) * (1.0 - cost_open) * (1.0 + port_intra)
+    return StepResult(growth=growth, cost=(1.0 + port_gap) * cost_open, turnover=turnover,
+                      weights_open=w_open, weights_close=w_close)
+
+
+def gap_and_intra(open_: np.ndarray, close: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-asset gap (close t -> open t+1) and intra-bar (open t+1 -> close t+1) returns.
+
+    ``open_`` and ``close`` are (T, N) arrays; NaN (asset not trading) gives 0.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = open_[t + 1] / close[t] - 1.0
+        intra = close[t + 1] / open_[t + 1] - 1.0
+    return (np.nan_to_num(gap, nan=0.0, posinf=0.0, neginf=0.0),
+            np.nan_to_num(intra, nan=0.0, posinf=0.0, neginf=0.0))
