@@ -1,0 +1,113 @@
+"""Frozen configuration dataclasses for System 1 (LSTM forecaster, portfolio env, PPO).
+
+Values the paper states are used as given; values it leaves unstated are chosen here and marked
+"(our choice)" with the reason. Every config round-trips through ``to_dict``/``from_dict`` so a
+bundle manifest records exactly what was trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
+
+from feeds.errors import ConfigError
+
+_C = TypeVar("_C", bound="_Config")
+
+
+class _Config:
+    """Mixin: dict round trip with a clear error on unknown keys."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)  # type: ignore[call-overload]
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls: type[_C], d: dict[str, Any]) -> _C:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"{cls.__name__}: unknown fields {unknown}; known: {sorted(names)}")
+        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
+        return cls(**kw)  # type: ignore[call-arg]
+
+
+@dataclass(frozen=True)
+class LSTMConfig(_Config):
+    """Per-asset univariate LSTM forecaster (paper section on the forecaster)."""
+
+    lookback: int = 30  #: weekly log returns fed to the LSTM to predict the next week's
+    hidden: int = 64  #: LSTM hidden units
+    dropout: float = 0.2  #: dropout applied to the LSTM output before the linear head
+    lr: float = 1e-3  #: Adam learning rate
+    weight_decay: float = 1e-4  #: Adam weight decay (L2)
+    batch_size: int = 64  #: minibatch size (windows)
+    max_epochs: int = 40  #: maximum training epochs
+    patience: int = 5  #: early-stopping patience in epochs on validation MSE
+    val_frac: float = 0.15  #: fraction of the training window (its end) held out for early stopping
+
+    def __post_init__(self) -> None:
+        if self.lookback < 1 or self.hidden < 1 or self.batch_size < 1 or self.max_epochs < 1:
+            raise ConfigError(f"LSTMConfig: lookback, hidden, batch_size, max_epochs must be >= 1: {self}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"LSTMConfig: dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 < self.val_frac < 1.0:
+            raise ConfigError(f"LSTMConfig: val_frac must be in (0, 1), got {self.val_frac}")
+
+
+@dataclass(frozen=True)
+class EnvConfig(_Config):
+    """System 1 portfolio environment (state, Top-K projection, reward)."""
+
+    window: int = 8  #: L, weeks of past returns in the state (our choice: ~2 months; paper unstated)
+    top_k: int = 5  #: K, number of assets the projection may hold (paper: 5, 10, 30)
+    tau: float = 0.02  #: weights below tau are zeroed after the softmax (our choice; paper unstated)
+    tc: float = 0.001  #: proportional cost per unit of traded value (paper: 10 bp)
+    sparsity: float = 0.001  #: lambda_sparse, penalty per held asset / N in the reward (our choice)
+    use_forecasts: bool = True  #: include LSTM forecasts in the state (hybrid) or not (PPO-only)
+    logit_scale: float = 5.0  #: actions in [-1, 1] are multiplied by this before the softmax
+    reward_clip: float = 0.0  #: if > 0, clip the reward to [-reward_clip, reward_clip] (0 = off)
+    random_start: int = 0  #: if > 0, reset starts at a random offset in [0, random_start] weeks
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ConfigError(f"EnvConfig: window must be >= 1, got {self.window}")
+        if self.top_k < 1:
+            raise ConfigError(f"EnvConfig: top_k must be >= 1, got {self.top_k}")
+        if not 0.0 <= self.tau < 1.0:
+            raise ConfigError(f"EnvConfig: tau must be in [0, 1), got {self.tau}")
+        if self.tc < 0 or self.sparsity < 0 or self.reward_clip < 0 or self.random_start < 0:
+            raise ConfigError(f"EnvConfig: tc, sparsity, reward_clip, random_start must be >= 0: {self}")
+        if self.logit_scale <= 0:
+            raise ConfigError(f"EnvConfig: logit_scale must be > 0, got {self.logit_scale}")
+
+
+@dataclass(frozen=True)
+class PPOConfig(_Config):
+    """PPO settings, named as in stable-baselines3 ``PPO(...)``."""
+
+    learning_rate: float = 1e-4  #: Adam learning rate (paper)
+    n_steps: int = 512  #: rollout length per env before each update (paper)
+    batch_size: int = 128  #: minibatch size (paper)
+    n_epochs: int = 10  #: optimisation epochs per rollout (our choice: SB3 default)
+    clip_range: float = 0.2  #: PPO ratio clip (paper)
+    ent_coef: float = 0.01  #: entropy bonus (paper)
+    vf_coef: float = 0.5  #: value-loss weight (paper)
+    max_grad_norm: float = 0.5  #: gradient-norm clip (paper)
+    gamma: float = 0.99  #: discount (paper)
+    gae_lambda: float = 0.95  #: GAE lambda (paper)
+    net_arch: tuple[int, ...] = (64, 64)  #: hidden layers of both actor and critic MLPs (our choice)
+    total_timesteps: int = 50_000  #: env steps of training (our choice; see benchmarks/learning_curve.py)
+    n_envs: int = 1  #: parallel copies of the env in a DummyVecEnv
+    normalize_reward: bool = False  #: VecNormalize reward scaling (obs are always normalised)
+    clip_obs: float = 10.0  #: VecNormalize observation clip
+    torch_threads: int = 2  #: torch.set_num_threads during training (2-core target machine)
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 1 or self.batch_size < 1 or self.n_epochs < 1 or self.n_envs < 1:
+            raise ConfigError(f"PPOConfig: n_steps, batch_size, n_epochs, n_envs must be >= 1: {self}")
+        if self.total_timesteps < 1:
+            raise ConfigError(f"PPOConfig: total_timesteps must be >= 1, got {self.total_timesteps}")
+        if not all(int(h) >= 1 for h in self.net_arch):
+            raise ConfigError(f"PPOConfig: net_arch sizes must be >= 1, got {self.net_arch}")
+        object.__setattr__(self, "net_arch", tuple(int(h) for h in self.net_arch))
