@@ -1,0 +1,157 @@
+"""The one causal feature builder for System 1 (used by the env and by the allocators).
+
+The observation at decision bar t is built from data up to and including t only:
+
+==============  ===========  ==============================================================
+block           size         content
+==============  ===========  ==============================================================
+returns         L * N        last L weekly log returns (rows t-L+1..t), z-scored per asset
+                             with training-window statistics, row-major (oldest row first)
+prev_weights    N            weights held at the close of t (before the new decision)
+forecasts       N            LSTM forecast of the log return at t+1 (hybrid only), z-scored
+                             with the same per-asset return statistics
+mask            N            1.0 where the asset is investable at t, else 0.0
+==============  ===========  ==============================================================
+
+NaN policy: a missing return or forecast becomes 0 (the training mean) after z-scoring; z-scores
+are clipped to [-clip, clip] (10 by default). Histories shorter than L are padded with zeros at
+the start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from feeds.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """Shape of the System 1 observation vector.
+
+    Attributes:
+        n_assets: N, number of assets (ordered as the tickers).
+        window: L, weeks of return history.
+        use_forecasts: whether the forecast block is present (hybrid) or not (PPO-only).
+    """
+
+    n_assets: int
+    window: int
+    use_forecasts: bool
+
+    def __post_init__(self) -> None:
+        if self.n_assets < 1 or self.window < 1:
+            raise ConfigError(f"FeatureLayout needs n_assets >= 1 and window >= 1, got {self}")
+
+    @property
+    def size(self) -> int:
+        n = self.n_assets
+        return self.window * n + n + (n if self.use_forecasts else 0) + n
+
+    def slices(self) -> dict[str, slice]:
+        """Named blocks of the observation vector, in order."""
+        n, lw = self.n_assets, self.window * self.n_assets
+        out = {"returns": slice(0, lw), "prev_weights": slice(lw, lw + n)}
+        pos = lw + n
+        if self.use_forecasts:
+            out["forecasts"] = slice(pos, pos + n)
+            pos += n
+        out["mask"] = slice(pos, pos + n)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"n_assets": self.n_assets, "window": self.window,
+                "use_forecasts": self.use_forecasts, "size": self.size}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureLayout":
+        return cls(n_assets=int(d["n_assets"]), window=int(d["window"]),
+                   use_forecasts=bool(d["use_forecasts"]))
+
+
+def fit_stats(log_returns_train: np.ndarray, mask_train: np.ndarray | None = None,
+              min_std: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """Per-asset mean and std of log returns over the training window only.
+
+    Only finite values where ``mask_train`` is True are used. An asset with fewer than two such
+    values gets mean 0 and std 1; a (near-)constant asset gets std 1.
+    """
+    x = np.asarray(log_returns_train, dtype=np.float64)
+    if x.ndim != 2:
+        raise DataError(f"fit_stats expects a (T, N) array, got shape {x.shape}")
+    ok = np.isfinite(x)
+    if mask_train is not None:
+        ok &= np.asarray(mask_train, dtype=bool)
+    cnt = ok.sum(axis=0)
+    xs = np.where(ok, x, 0.0)
+    mean = np.divide(xs.sum(axis=0), cnt, out=np.zeros(x.shape[1]), where=cnt > 0)
+    var = np.divide((np.where(ok, x - mean, 0.0) ** 2).sum(axis=0), cnt - 1,
+                    out=np.ones(x.shape[1]), where=cnt > 1)
+    std = np.sqrt(var)
+    few = cnt < 2
+    mean[few] = 0.0
+    std[few | (std < min_std)] = 1.0
+    return mean, std
+
+
+class FeatureBuilder:
+    """Builds observations from point-in-time data (see the module docstring for the layout).
+
+    Args:
+        layout: the FeatureLayout.
+        ret_mean, ret_std: (N,) training-window statistics from :func:`fit_stats`.
+        clip: z-scores are clipped to [-clip, clip].
+    """
+
+    def __init__(self, layout: FeatureLayout, ret_mean: np.ndarray, ret_std: np.ndarray,
+                 clip: float = 10.0) -> None:
+        n = layout.n_assets
+        self.layout = layout
+        self.ret_mean = np.asarray(ret_mean, dtype=np.float64).reshape(-1)
+        self.ret_std = np.asarray(ret_std, dtype=np.float64).reshape(-1)
+        if self.ret_mean.shape != (n,) or self.ret_std.shape != (n,):
+            raise ConfigError(f"feature statistics must have {n} entries, got "
+                              f"{self.ret_mean.shape} and {self.ret_std.shape}")
+        if not (np.all(np.isfinite(self.ret_std)) and np.all(self.ret_std > 0)):
+            raise ConfigError("feature statistics: ret_std must be finite and positive")
+        self.clip = float(clip)
+        self._slices = layout.slices()
+
+    def zscore(self, x: np.ndarray) -> np.ndarray:
+        """Z-score returns (any shape ending in N) with training stats; NaN -> 0; clipped."""
+        z = (np.asarray(x, dtype=np.float64) - self.ret_mean) / self.ret_std
+        z = np.nan_to_num(z, nan=0.0, posinf=self.clip, neginf=-self.clip)
+        return np.clip(z, -self.clip, self.clip)
+
+    def observation(self, log_return_history: np.ndarray, prev_weights: np.ndarray,
+                    forecasts: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
+        """The float32 observation at decision bar t.
+
+        Args:
+            log_return_history: (T_h, N) log returns ending at t (only the last L rows are used;
+                fewer rows are zero-padded at the start).
+            prev_weights: (N,) weights held at the close of t.
+            forecasts: (N,) forecasts of the log return at t+1 (required iff the layout uses
+                forecasts; NaN allowed).
+            mask: (N,) availability at t.
+        """
+        lay = self.layout
+        n, L = lay.n_assets, lay.window
+        h = np.asarray(log_return_history, dtype=np.float64)
+        if h.ndim != 2 or h.shape[1] != n:
+            raise DataError(f"return history must be (T, {n}), got shape {h.shape}")
+        obs = np.zeros(lay.size, dtype=np.float32)
+        rows = h[-L:] if h.shape[0] else h
+        if rows.shape[0]:
+            z = self.zscore(rows)
+            obs[L * n - z.size: L * n] = z.reshape(-1)
+        s = self._slices
+        obs[s["prev_weights"]] = np.nan_to_num(np.asarray(prev_weights, dtype=np.float64), nan=0.0)
+        if lay.use_forecasts:
+            if forecasts is None:
+                raise ConfigError("this feature layout uses forecasts but none were given")
+            obs[s["forecasts"]] = self.zscore(np.asarray(forecasts, dtype=np.float64).reshape(-1))
+        obs[s["mask"]] = np.asarray(mask, dtype=bool).astype(np.float32)
+        return obs

@@ -1,0 +1,210 @@
+"""System 1 gymnasium environment: weekly Top-K portfolio allocation (paper, arXiv 2511.17963).
+
+Registered as ``rlportfolio/TopKPortfolio-v0`` when :mod:`models` is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from feeds.errors import ConfigError, DataError
+from models.accounting import execute_step
+from models.config import EnvConfig
+from models.features import FeatureBuilder, FeatureLayout, fit_stats
+from models.projection import topk_project
+
+ENV_ID = "rlportfolio/TopKPortfolio-v0"
+
+
+def gap_intra_arrays(open_: np.ndarray, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised :func:`models.accounting.gap_and_intra` for every t: two (T-1, N) arrays."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = open_[1:] / close[:-1] - 1.0
+        intra = close[1:] / open_[1:] - 1.0
+    return (np.nan_to_num(gap, nan=0.0, posinf=0.0, neginf=0.0),
+            np.nan_to_num(intra, nan=0.0, posinf=0.0, neginf=0.0))
+
+
+def initial_weights(mask_t: np.ndarray) -> np.ndarray:
+    """1/N over the assets available at t (the paper's initial portfolio); zeros if none."""
+    m = np.asarray(mask_t, dtype=bool)
+    w = m.astype(np.float64)
+    return w / w.sum() if w.any() else w
+
+
+class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Weekly long-only Top-K portfolio allocation with next-open execution.
+
+    At each step the agent sees the state at the close of week t, outputs one logit per asset,
+    and the Top-K projection turns the logits into target weights. The trade is executed at the
+    open of week t+1 (from the weights drifted over the gap) and the portfolio is marked at the
+    close of t+1, using :func:`models.accounting.execute_step` (the same accounting as the
+    Backtrader strategies).
+
+    ## Action Space
+    ``Box(-1, 1, (N,), float32)``: one logit per asset. Logits are multiplied by
+    ``config.logit_scale`` (default 5) before the projection so the policy's bounded output can
+    express a concentrated softmax. Weights are ``topk_project(scale * action, top_k, tau,
+    mask_t)``: long-only, sum to 1, at most K assets, never an unavailable asset.
+
+    ## Observation Space
+    ``Box(-clip, clip, (layout.size,), float32)`` from :class:`models.features.FeatureBuilder`:
+    the last L weekly log returns (z-scored with training-window statistics), the weights held
+    at the close of t, the LSTM forecasts for t+1 (hybrid only), and the availability mask.
+
+    ## Rewards
+    ``log(1 + net)`` with ``net = growth - 1 - sparsity * #{i: w_i > 0} / N`` where ``growth`` is
+    V(close t+1) / V(close t) net of the proportional cost ``tc * sum |w - w_drifted|``. With
+    ``reward_clip > 0`` the reward is clipped to ``[-reward_clip, reward_clip]``.
+
+    ## Starting State
+    Decision bar ``t = start`` (plus a random offset in ``[0, random_start]`` drawn from
+    ``self.np_random`` if ``config.random_start > 0``). The initial portfolio is 1/N over the
+    assets available at that bar and is assumed already held: no cost is charged at reset.
+
+    ## Episode End
+    The episode is truncated after the decision at ``t = end - 2`` (the last bar whose next bar
+    is still inside ``[start, end)``); it terminates early if the portfolio value reaches zero.
+
+    ## Arguments
+    open, close: (T, N) weekly prices (NaN where unknown). log_returns: (T, N) weekly log returns.
+    mask: (T, N) bool availability. forecasts: (T, N) row t = forecast of the log return at t+1
+    (required iff ``config.use_forecasts``). config: :class:`EnvConfig`. start, end: the
+    episode's rows ``[start, end)``. builder: a :class:`FeatureBuilder` (default: statistics from
+    rows ``[0, end)`` -- pass one fitted on the training window when ``end`` is not its end).
+
+    ## Info
+    ``weights`` (target), ``weights_close``, ``turnover``, ``cost``, ``growth``, ``equity``, ``t``.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, open: np.ndarray, close: np.ndarray, log_returns: np.ndarray,
+                 mask: np.ndarray, forecasts: np.ndarray | None = None,
+                 config: EnvConfig | None = None, start: int = 0, end: int | None = None,
+                 builder: FeatureBuilder | None = None) -> None:
+        super().__init__()
+        self.config = cfg = config or EnvConfig()
+        close = np.asarray(close, dtype=np.float64)
+        if close.ndim != 2:
+            raise DataError(f"close must be a (T, N) array, got shape {close.shape}")
+        T, N = close.shape
+        arrays = {"open": open, "log_returns": log_returns, "mask": mask}
+        if forecasts is not None:
+            arrays["forecasts"] = forecasts
+        for name, a in arrays.items():
+            if np.shape(a) != (T, N):
+                raise DataError(f"{name} has shape {np.shape(a)}, expected {(T, N)} like close")
+        if cfg.use_forecasts and forecasts is None:
+            raise ConfigError("EnvConfig.use_forecasts=True needs a forecasts array (or set "
+                              "use_forecasts=False for the PPO-only variant)")
+        end = T if end is None else int(end)
+        start = int(start)
+        if not (0 <= start and start + 2 <= end <= T):
+            raise DataError(f"episode rows [start={start}, end={end}) need 0 <= start and "
+                            f"start + 2 <= end <= {T}")
+        self.n_assets, self.start, self.end = N, start, end
+        self.log_returns = np.asarray(log_returns, dtype=np.float64)
+        self.mask = np.asarray(mask, dtype=bool)
+        self.forecasts = (np.asarray(forecasts, dtype=np.float64)
+                          if (forecasts is not None and cfg.use_forecasts) else None)
+        self.gap, self.intra = gap_intra_arrays(np.asarray(open, dtype=np.float64), close)
+        layout = FeatureLayout(N, cfg.window, cfg.use_forecasts)
+        if builder is None:
+            builder = FeatureBuilder(layout, *fit_stats(self.log_returns[:end], self.mask[:end]))
+        if builder.layout != layout:
+            raise ConfigError(f"feature builder layout {builder.layout} does not match {layout}")
+        self.builder = builder
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(N,), dtype=np.float32)
+        self.observation_space = spaces.Box(-builder.clip, builder.clip, shape=(layout.size,),
+                                            dtype=np.float32)
+        self._t = start
+        self._w = initial_weights(self.mask[start])
+        self._equity = 1.0
+
+    # -- helpers -------------------------------------------------------------------------
+    def _obs(self) -> np.ndarray:
+        t, L = self._t, self.config.window
+        hist = self.log_returns[max(0, t - L + 1): t + 1]
+        fc = self.forecasts[t] if self.forecasts is not None else None
+        return self.builder.observation(hist, self._w, fc, self.mask[t])
+
+    def weights_for(self, action: np.ndarray) -> np.ndarray:
+        """Target weights for an action at the current decision bar."""
+        cfg = self.config
+        return topk_project(np.asarray(action, dtype=np.float64) * cfg.logit_scale, cfg.top_k,
+                            cfg.tau, self.mask[self._t])
+
+    # -- gymnasium API -------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        t0 = self.start
+        max_off = min(self.config.random_start, self.end - 2 - self.start)
+        if max_off > 0:
+            t0 += int(self.np_random.integers(0, max_off + 1))
+        self._t = t0
+        self._w = initial_weights(self.mask[t0])
+        self._equity = 1.0
+        return self._obs(), {"t": t0, "equity": 1.0, "weights": self._w.copy()}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        cfg, t = self.config, self._t
+        target = self.weights_for(action)
+        res = execute_step(self._w, target, self.gap[t], self.intra[t], cfg.tc)
+        nnz = int(np.count_nonzero(target))
+        net = res.growth - 1.0 - cfg.sparsity * nnz / self.n_assets
+        reward = float(np.log(max(1.0 + net, 1e-12)))
+        if cfg.reward_clip > 0:
+            reward = float(np.clip(reward, -cfg.reward_clip, cfg.reward_clip))
+        self._equity *= res.growth
+        self._w = res.weights_close
+        self._t = t + 1
+        terminated = bool(self._equity <= 0.0)
+        truncated = (not terminated) and self._t >= self.end - 1
+        info = {"weights": target, "weights_close": res.weights_close, "turnover": res.turnover,
+                "cost": res.cost, "growth": res.growth, "equity": self._equity, "t": self._t}
+        return self._obs(), reward, terminated, truncated, info
+
+
+@dataclass(frozen=True)
+class EnvArrays:
+    """NumPy arrays of a panel, as :class:`PortfolioEnv` needs them (rows = weeks)."""
+
+    open: np.ndarray
+    close: np.ndarray
+    log_returns: np.ndarray
+    mask: np.ndarray
+    forecasts: np.ndarray | None
+    dates: np.ndarray
+    tickers: tuple[str, ...]
+
+    def env_kwargs(self) -> dict[str, Any]:
+        return {"open": self.open, "close": self.close, "log_returns": self.log_returns,
+                "mask": self.mask, "forecasts": self.forecasts}
+
+
+def build_env_arrays(panel, forecaster=None, forecasts: np.ndarray | None = None) -> EnvArrays:
+    """Turn a :class:`feeds.panel.WeeklyPanel` into :class:`EnvArrays`.
+
+    Args:
+        panel: the WeeklyPanel.
+        forecaster: optional fitted forecaster with ``forecast(log_returns, mask) -> (T, N)``
+            (row t forecasts t+1 from rows <= t; walk-forward causal).
+        forecasts: precomputed (T, N) forecasts instead of ``forecaster``.
+    """
+    lr = panel.log_returns.to_numpy(dtype=np.float64)
+    mask = panel.mask.to_numpy(dtype=bool)
+    if forecasts is None and forecaster is not None:
+        forecasts = np.asarray(forecaster.forecast(lr, mask), dtype=np.float64)
+    if forecasts is not None and forecasts.shape != lr.shape:
+        raise DataError(f"forecasts have shape {forecasts.shape}, expected {lr.shape}")
+    return EnvArrays(open=panel.open.to_numpy(dtype=np.float64),
+                     close=panel.close.to_numpy(dtype=np.float64), log_returns=lr, mask=mask,
+                     forecasts=forecasts, dates=panel.index.to_numpy(),
+                     tickers=tuple(panel.tickers))
