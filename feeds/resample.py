@@ -1,0 +1,187 @@
+"""Daily bars -> one aligned weekly panel (weeks ending Friday) with an availability mask.
+
+Rules (all causal: the row for week t depends only on daily bars dated up to that Friday):
+
+* **Weeks** end on Friday (``W-FRI``, closed and labelled on the Friday): a Saturday/Sunday crypto
+  bar belongs to the week ending the next Friday. Open = first open, high = max, low = min,
+  close = last close, volume = sum.
+* **Calendar** = the union of the weeks in which any asset traded.
+* **Before an asset's first bar**: NaN, mask False. Never back-filled.
+* **A week without a bar** after the first bar (a holiday week, a data hole, or after the last
+  bar): the close is carried forward and open = high = low = that close, volume 0. The asset
+  stays investable (mask True) for the first ``ffill_limit`` consecutive missing weeks; from the
+  next missing week on the mask is False until it trades again (the price is still carried so a
+  position can be valued and closed). The end of a series is treated the same way: at week t
+  nothing says the asset will not trade again next week, so weeks after the last bar are masked
+  from the ``ffill_limit + 1``-th missing week on (this is what keeps the rule causal).
+* **returns** = simple close-to-close returns on the carried close (first bar 0, NaN before);
+  ``log_returns = log1p(returns)``.
+* **Yields** (``kind == "yield"``, e.g. ``^TNX``): the price columns hold a synthetic
+  constant-maturity Treasury total-return index built from the daily yield (see
+  :func:`yield_total_return_index`), starting at 100; the weekly last yield level (percent) goes
+  to ``panel.yields``. A yield is never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from feeds.errors import DataError
+from feeds.panel import WeeklyPanel
+from feeds.universe import MATURITY_YEARS, Universe, get_universe
+
+log = logging.getLogger("feeds.resample")
+
+WEEK_RULE = "W-FRI"
+
+
+def _bond_price(coupon: np.ndarray, y: np.ndarray, maturity: float) -> np.ndarray:
+    """Price per 1 face of a bond paying ``coupon`` (annual, semiannual payments) at yield ``y``.
+
+    ``n = 2 * maturity`` periods (fractional for bills). ``y == 0`` is handled exactly
+    (price = 1 + coupon * maturity).
+    """
+    n = 2.0 * maturity
+    h = y / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        disc = np.power(1.0 + h, -n)
+        annuity = np.where(np.abs(h) < 1e-12, n, (1.0 - disc) / np.where(h == 0, 1.0, h))
+    return coupon / 2.0 * annuity + np.where(np.abs(h) < 1e-12, 1.0, disc)
+
+
+def yield_total_return_index(yields: pd.Series, maturity: float = 10.0,
+                             base: float = 100.0) -> pd.Series:
+    """Synthetic constant-maturity total-return index from a daily yield series (percent).
+
+    A rolling par bond: on each day t the position is a ``maturity``-year bond bought at par the
+    previous observation (coupon ``y_{t-1}``), repriced at ``y_t``; the day's return is
+    ``price(y_{t-1} coupon, y_t) - 1 + y_{t-1} * days / 365`` (price change plus carry for the
+    calendar days elapsed), after which the bond is rolled into a new par bond. Starts at
+    ``base`` on the first observation. Yields of 0 are exact (no division by, or log of, a yield).
+    Ageing of the bond between observations is ignored (a standard approximation).
+    """
+    y = yields.astype(float).to_numpy() / 100.0
+    if len(y) == 0:
+        return pd.Series(dtype=float, index=yields.index)
+    prev, cur = y[:-1], y[1:]
+    days = np.diff(yields.index.values).astype("timedelta64[D]").astype(float)
+    r = _bond_price(prev, cur, maturity) - 1.0 + prev * days / 365.0
+    idx = base * np.concatenate([[1.0], np.cumprod(1.0 + r)])
+    return pd.Series(idx, index=yields.index, name=yields.name)
+
+
+def weekly_bars(daily: pd.DataFrame) -> pd.DataFrame:
+    """W-FRI OHLCV of one daily frame; only weeks that contain at least one bar."""
+    if daily.empty:
+        return daily.copy()
+    w = daily.resample(WEEK_RULE, closed="right", label="right").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    w = w[daily["close"].resample(WEEK_RULE, closed="right", label="right").count() > 0]
+    w.index.name = "date"
+    return w
+
+
+def _align(w: pd.DataFrame, index: pd.DatetimeIndex, ffill_limit: int):
+    """One asset's weekly bars on the common calendar: filled OHLCV and mask (see module doc)."""
+    w = w.reindex(index)
+    traded = w["close"].notna()
+    close = w["close"].ffill()
+    started = close.notna()
+    # length of the current run of missing weeks (0 on traded weeks)
+    miss = (~traded & started).astype(int)
+    run = miss.groupby(traded.cumsum()).cumsum()
+    mask = started & (traded | (run <= ffill_limit))
+    filled = ~traded & started
+    out = {}
+    for c in ("open", "high", "low"):
+        out[c] = w[c].where(~filled, close)
+    out["close"] = close
+    out["volume"] = w["volume"].where(~filled, 0.0)
+    return out, mask
+
+
+def weekly_panel(daily: dict, universe=None, ffill_limit: int = 2) -> WeeklyPanel:
+    """Aligned weekly panel from cleaned daily bars (see the module doc for every rule).
+
+    Args:
+        daily: ``{ticker: daily frame}`` as returned by :func:`feeds.load_daily`.
+        universe: a :class:`~feeds.universe.Universe`, a preset name, or a ``{ticker: asset
+            class}`` dict; it fixes the column order, asset classes and which tickers are yields.
+            None: the keys of ``daily`` with guessed classes.
+        ffill_limit: consecutive missing weeks that stay investable (mask True).
+
+    Returns:
+        WeeklyPanel with index = union of traded weeks (Fridays, named ``date``).
+    """
+    if ffill_limit < 0:
+        raise DataError(f"ffill_limit must be >= 0, got {ffill_limit}")
+    if universe is None:
+        uni = get_universe(list(daily))
+    elif isinstance(universe, dict):
+        uni = Universe("custom", tuple(universe), asset_class=dict(universe))
+    else:
+        uni = get_universe(universe)
+    tickers = [t for t in uni.tickers if t in daily]
+    missing = [t for t in uni.tickers if t not in daily]
+    if missing:
+        raise DataError(f"universe {uni.name}: no daily data for {missing}; load them first")
+    weekly, ylev = {}, {}
+    for t in tickers:
+        d = daily[t]
+        if uni.kind[t] == "yield":
+            tri = yield_total_return_index(d["close"], MATURITY_YEARS.get(t.upper(), 10.0))
+            dd = pd.DataFrame({"open": tri, "high": tri, "low": tri, "close": tri, "volume": 0.0})
+            weekly[t] = weekly_bars(dd)
+            # open = first index value of the week; high/low over the week's daily index values
+            ylev[t] = weekly_bars(d)["close"]
+        else:
+            weekly[t] = weekly_bars(d)
+    if not tickers:
+        raise DataError("weekly_panel: no tickers")
+    index = pd.DatetimeIndex(sorted(set().union(*[set(w.index) for w in weekly.values()])),
+                             name="date")
+    fields = {c: {} for c in ("open", "high", "low", "close", "volume")}
+    masks = {}
+    for t in tickers:
+        cols, m = _align(weekly[t], index, ffill_limit)
+        for c in fields:
+            fields[c][t] = cols[c]
+        masks[t] = m
+    frames = {c: pd.DataFrame(fields[c], index=index, columns=tickers).astype(float)
+              for c in fields}
+    close = frames["close"]
+    prev = close.shift(1)
+    rets = close / prev - 1.0
+    rets = rets.where(prev.notna(), np.where(close.notna(), 0.0, np.nan))
+    mask = pd.DataFrame(masks, index=index, columns=tickers).astype(bool)
+    if ylev:
+        yl = pd.DataFrame({t: s.reindex(index).ffill() for t, s in ylev.items()}, index=index)
+    else:
+        yl = pd.DataFrame(index=index)
+    return WeeklyPanel(open=frames["open"], high=frames["high"], low=frames["low"], close=close,
+                       volume=frames["volume"], returns=rets, log_returns=np.log1p(rets),
+                       mask=mask, asset_class={t: uni.asset_class[t] for t in tickers},
+                       yields=yl, ffill_limit=ffill_limit)
+
+
+def load_panel(universe="paper", source: str = "packaged", path=None, start=None, end=None,
+               ffill_limit: int = 2, cache_dir=None) -> WeeklyPanel:
+    """Load a universe's daily bars from ``source`` and resample them to a weekly panel.
+
+    ``start``/``end`` bound the daily bars used (so the first week may be partial; a last week
+    whose Friday falls after ``end`` is dropped); yields' total-return index starts at 100 on the
+    first daily observation used.
+    """
+    from feeds.sources import load_daily
+
+    uni = get_universe(universe)
+    daily = load_daily(list(uni.tickers), source=source, path=path, start=start, end=end,
+                       cache_dir=cache_dir)
+    panel = weekly_panel(daily, uni, ffill_limit=ffill_limit)
+    if end is not None:
+        # drop a trailing partial week labelled after ``end`` (its Friday is not yet known)
+        panel = panel.slice(None, pd.Timestamp(end))
+    return panel
