@@ -90,6 +90,8 @@ def main(argv=None) -> int:
             daily = load_daily(list(uni.tickers), source=args.source, path=args.path,
                                start=args.start, end=args.end, cache_dir=args.cache_dir)
             panel = weekly_panel(daily, uni, ffill_limit=args.ffill_limit)
+            if args.end:
+                panel = panel.slice(None, pd.Timestamp(args.end))
             print(f"universe {args.universe}: {len(panel.tickers)} tickers, {len(panel)} weeks "
                   f"{panel.index[0].date()}..{panel.index[-1].date()} (source {args.source})")
             _print_table(coverage_table(daily, panel))

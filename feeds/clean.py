@@ -138,7 +138,11 @@ def clean_daily(df: pd.DataFrame, ticker: str, source: str = "?", kind: str = "p
         raise DataError(f"{source}: {ticker}: missing columns {missing}; expected "
                         f"date,open,high,low,close,volume")
     d = d[list(COLUMNS)]
-    d.index = to_local_dates(d.index)
+    try:
+        d.index = to_local_dates(d.index)
+    except DataError as exc:
+        raise DataError(f"{source}: {ticker}: {exc}; dates must look like 2020-01-31 "
+                        f"(optionally with a time and UTC offset)") from exc
     for c in COLUMNS:
         d[c] = pd.to_numeric(d[c], errors="coerce").astype(float)
 
