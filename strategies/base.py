@@ -25,10 +25,12 @@ How a target becomes orders (:meth:`TargetWeightStrategy.rebalance`):
 4. Buys are scaled down, all by one factor, if they (plus their commission) would need more
    than ``(1 - cash_buffer)`` x the cash expected after the sells and their costs, all estimated
    at the close of t. Together with the invested target this keeps roughly ``cash_buffer`` x V
-   in cash, which absorbs the move between the decision close and the fill open: as long as
-   bought assets gap up (and sold ones gap down) by less than about ``cash_buffer``, no buy is
-   refused. A refused buy (``Margin``) is counted in ``self.rejected`` and logged; it should be
-   0 on normal runs (raise ``cash_buffer`` for assets with large overnight/weekend gaps).
+   in cash, which absorbs the move between the decision close and the fill open: no buy is refused while (gap up of the bought assets + gap down of the sold ones) x
+   traded value stays below about ``cash_buffer`` x V (e.g. with the default 0.02, a 1.5% gap
+   up on a full switch of 80% of the portfolio is absorbed, 1.5% up plus 1.5% down is not).
+   A refused buy (``Margin``; Backtrader refuses the whole order) is counted in
+   ``self.rejected`` and logged; it should be 0 on normal runs: raise ``cash_buffer`` for
+   assets with large overnight/weekend gaps (e.g. crypto on weekly bars).
 5. Trades worth less than ``min_trade_value`` (currency) are skipped.
 
 Subclasses implement :meth:`target_weights`. A subclass that overrides ``notify_order`` must call
@@ -73,7 +75,8 @@ class TargetWeightStrategy(bt.Strategy):
     params = (
         # Fraction of portfolio value kept in cash at each decision. It absorbs the price move
         # between the decision close and the next-open fill (and the costs), so buys are not
-        # refused for lack of cash. 0.02 covers gaps up to ~2% on the traded value.
+        # refused for lack of cash: it covers (buy gap up + sell gap down) x traded value up to
+        # about cash_buffer x portfolio value.
         ('cash_buffer', 0.02),
         # Skip trades whose value (|size| x close) is below this amount of currency (dust).
         ('min_trade_value', 0.0),
@@ -176,7 +179,7 @@ class TargetWeightStrategy(bt.Strategy):
                     if idx is None:
                         raise ValueError(f"target weights key {k!r} is not one of self.datas")
                 w[idx] = float(v)
-        elif isinstance(raw, (np.ndarray, Sequence)):
+        elif isinstance(raw, (np.ndarray, Sequence)) and not isinstance(raw, (str, bytes)):
             w = np.asarray(raw, dtype=float).reshape(-1)
             if w.shape[0] != n:
                 raise ValueError(f"target weights have {w.shape[0]} entries, "
