@@ -25,9 +25,10 @@ How a target becomes orders (:meth:`TargetWeightStrategy.rebalance`):
 4. Buys are scaled down, all by one factor, if they (plus their commission) would need more
    than ``(1 - cash_buffer)`` x the cash expected after the sells and their costs, all estimated
    at the close of t. Together with the invested target this keeps roughly ``cash_buffer`` x V
-   in cash, which absorbs the move between the decision close and the fill open: no buy is refused while (gap up of the bought assets + gap down of the sold ones) x
-   traded value stays below about ``cash_buffer`` x V (e.g. with the default 0.02, a 1.5% gap
-   up on a full switch of 80% of the portfolio is absorbed, 1.5% up plus 1.5% down is not).
+   in cash, which absorbs the move between the decision close and the fill open: no buy is
+   refused while (gap up of the bought assets + gap down of the sold ones) x traded value
+   stays below about ``cash_buffer`` x V (e.g. with the default 0.02, a 1.5% gap up on a full
+   switch of 80% of the portfolio is absorbed, 1.5% up plus 1.5% down is not).
    A refused buy (``Margin``; Backtrader refuses the whole order) is counted in
    ``self.rejected`` and logged; it should be 0 on normal runs: raise ``cash_buffer`` for
    assets with large overnight/weekend gaps (e.g. crypto on weekly bars).
