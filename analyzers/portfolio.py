@@ -14,7 +14,6 @@ asset lists; flat positions count as 0 whatever the price.
 
 from __future__ import annotations
 
-import math
 
 import backtrader as bt
 import pandas as pd

@@ -204,7 +204,7 @@ class TargetWeightStrategy(bt.Strategy):
             self.rebalance()
 
     def rebalance(self, weights=None) -> None:
-        """Decide now (bar close) and submit the orders; ``weights`` defaults to target_weights()."""
+        """Decide now (bar close) and submit the orders (``weights`` default: target_weights())."""
         raw = self.target_weights() if weights is None else weights
         if raw is None:
             return

@@ -28,7 +28,8 @@ def test_two_period_example_by_hand():
     assert m["max_drawdown"] == pytest.approx(0.99 / 1.1 - 1)  # -10%
     assert m["calmar"] == pytest.approx(m["cagr"] / 0.1)
     # downside deviation: sqrt(mean([0, l2]^2)) = |l2| / sqrt(2)
-    assert m["sortino"] == pytest.approx(m["annual_return"] / (math.sqrt(52) * abs(l2) / math.sqrt(2)))
+    downside = math.sqrt(52) * abs(l2) / math.sqrt(2)
+    assert m["sortino"] == pytest.approx(m["annual_return"] / downside)
 
 
 def test_first_period_loss_counts_in_drawdown_and_daily_periods():
