@@ -78,12 +78,19 @@ def normalize_frame(raw: pd.DataFrame, ticker: str) -> pd.DataFrame:
 
 
 def fetch(ticker: str, start=None, end=None) -> pd.DataFrame:
-    """Download one ticker with yfinance (auto-adjusted); may return an empty frame."""
+    """Download one ticker with yfinance (auto-adjusted); may return an empty frame.
+
+    Without ``start`` the whole history is requested (``period="max"``).
+    """
     import yfinance as yf
 
+    # yfinance defaults to one month when no start is given: ask for the full history instead
+    span = {"start": start, "end": end} if start is not None else {"period": "max", "end": end}
+    if span.get("end") is None:
+        span.pop("end")
     try:
-        raw = yf.download(ticker, start=start, end=end, auto_adjust=True, actions=False,
-                          progress=False, threads=False)
+        raw = yf.download(ticker, auto_adjust=True, actions=False, progress=False,
+                          threads=False, **span)
     except Exception as exc:  # network errors come in many types
         log.warning("yfinance download of %s failed: %s", ticker, exc)
         return pd.DataFrame()

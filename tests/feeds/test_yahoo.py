@@ -51,6 +51,7 @@ def test_normalize_both_layouts():
 def test_download_writes_cache_then_reused_offline(tmp_path, fake_yf, monkeypatch):
     d = load_daily(["AAPL", "^TNX"], source="yfinance", cache_dir=tmp_path)
     assert len(fake_yf) == 2
+    assert fake_yf[0][1].get("period") == "max"          # full history when no start given
     p = cache_path("AAPL", tmp_path)
     assert p.is_file() and cache_path("^TNX", tmp_path).is_file()
     assert "^" not in cache_path("^TNX", tmp_path).name
