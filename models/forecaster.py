@@ -25,7 +25,8 @@ Implementation notes
   counter; once an asset's patience is exhausted its later epochs are ignored (its best weights
   are frozen), which reproduces what training it alone would have given. Training stops when
   every asset has stopped or after ``max_epochs``. An asset without any valid validation window
-  uses its training loss as the stopping criterion. Best weights are restored at the end.
+  uses its training loss (mean mini-batch loss of the epoch) as the stopping criterion. Best
+  weights are restored at the end.
 * **Normalisation.** Per-asset mean/std of log returns over the *available training rows* only
   (``mean_``, ``std_``); the network works on z-scores and ``forecast`` de-normalises.
 * **Causal walk-forward forecasts.** ``forecast`` row ``t`` is the forecast of the log return at
@@ -245,6 +246,8 @@ class LSTMForecaster:
             epochs_run = 0
             for epoch in epochs:
                 perm = tr_ends[torch.randperm(len(tr_ends), generator=gen)]
+                run_sum = torch.zeros(n)
+                run_cnt = torch.zeros(n)
                 for s in range(0, len(perm), bs):
                     x, valid, y = self._windows(z, ok, perm[s:s + bs], L, True)
                     w = valid.float()
@@ -257,9 +260,14 @@ class LSTMForecaster:
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
+                    run_sum += per_asset.detach() * cnt
+                    run_cnt += cnt
                 epochs_run = epoch + 1
                 with torch.no_grad():
-                    tr_loss = self._eval_loss(params, z, ok, tr_ends, L)
+                    # training loss as Keras reports it: mean of the epoch's mini-batch losses
+                    # (with dropout), so no extra forward pass over the training windows.
+                    tr_loss = torch.where(run_cnt > 0, run_sum / run_cnt.clamp(min=1),
+                                          torch.full((n,), float("nan")))
                     va_loss = self._eval_loss(params, z, ok, va_ends, L) if n_val else tr_loss
                     crit = torch.where(use_val, va_loss, tr_loss)
                     improved = active & (crit < best_loss)
