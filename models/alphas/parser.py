@@ -47,17 +47,18 @@ class AlphaSyntaxError(ConfigError):
         detail: what went wrong / what was expected (without the position).
     """
 
-    def __init__(self, detail: str, formula: str, column: int):
+    def __init__(self, detail: str, formula: str, column: int, hint: str = ""):
         self.formula = formula
         self.column = column
         self.detail = detail
+        self.hint = hint
         caret = " " * (column - 1) + "^"
-        super().__init__(f"{detail} at column {column}\n  {formula}\n  {caret}")
+        super().__init__(f"{self.short}\n  {formula}\n  {caret}")
 
     @property
     def short(self) -> str:
-        """One-line message: ``detail at column N``."""
-        return f"{self.detail} at column {self.column}"
+        """One-line message: ``detail at column N[; hint]``."""
+        return f"{self.detail} at column {self.column}" + (f"; {self.hint}" if self.hint else "")
 
 
 # --------------------------------------------------------------------------------------- AST
@@ -202,8 +203,8 @@ class _Parser:
         self.i += 1
         return tok
 
-    def fail(self, detail: str, tok: Token):
-        raise AlphaSyntaxError(detail, self.formula, tok.col)
+    def fail(self, detail: str, tok: Token, hint: str = ""):
+        raise AlphaSyntaxError(detail, self.formula, tok.col, hint)
 
     def expect(self, text: str) -> Token:
         tok = self.peek()
@@ -257,7 +258,7 @@ class _Parser:
             if tok.text in FUNCTIONS or tok.text in FUNCTION_ALIASES:
                 self.fail(f"function '{tok.text}' needs arguments in parentheses", tok)
             known = ", ".join(sorted(set(VARIABLES)))
-            self.fail(f"unknown variable '{tok.text}'; known: {known}", tok)
+            self.fail(f"unknown variable '{tok.text}'", tok, f"known: {known}")
         self.fail(f"expected a number, variable, function or '(', found {_describe(tok)}", tok)
         raise AssertionError  # pragma: no cover
 
@@ -265,7 +266,7 @@ class _Parser:
         name = FUNCTION_ALIASES.get(name_tok.text, name_tok.text)
         if name != "where" and name not in FUNCTIONS:
             known = ", ".join(sorted(set(FUNCTIONS) | set(FUNCTION_ALIASES)))
-            self.fail(f"unknown function '{name_tok.text}'; known: {known}", name_tok)
+            self.fail(f"unknown function '{name_tok.text}'", name_tok, f"known: {known}")
         self.expect("(")
         args: list[Node] = []
         arg_toks: list[Token] = []
