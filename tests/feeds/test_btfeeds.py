@@ -12,8 +12,8 @@ from .conftest import make_daily
 def _three_calendars():
     cal = pd.date_range("2023-12-01", "2024-04-30")
     crypto = make_daily(cal, seed=1)                                     # 7 days a week
-    us = make_daily(cal[(cal.dayofweek < 5) & (cal >= "2024-01-08")], seed=2)  # starts later
-    idx_days = cal[cal.dayofweek < 5]
+    us = make_daily(cal[(cal.day_of_week < 5) & (cal >= "2024-01-08")], seed=2)  # starts later
+    idx_days = cal[cal.day_of_week < 5]
     holidays = (idx_days >= "2024-04-08") & (idx_days <= "2024-04-19")  # Lebaran: 2 weeks off
     idx = make_daily(idx_days[~holidays & (idx_days <= "2024-04-24")], seed=3)  # ends early
     return weekly_panel({"BTC-USD": crypto, "AAPL": us, "BBCA.JK": idx},

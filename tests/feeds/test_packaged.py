@@ -51,9 +51,9 @@ def test_daily_contract():
 def test_tz_offsets_became_local_dates():
     aapl = load_daily(["AAPL"])["AAPL"]
     assert D("2024-12-06") == aapl.index[-1]           # -05:00 stamp, same calendar date
-    assert (aapl.index.dayofweek < 5).all()
+    assert (aapl.index.day_of_week < 5).all()
     btc = load_daily(["BTC-USD"])["BTC-USD"]
-    assert (btc.index.dayofweek >= 5).any()            # crypto: 7 days a week
+    assert (btc.index.day_of_week >= 5).any()            # crypto: 7 days a week
 
 
 @pytest.mark.parametrize("ticker,first", [("SOL-USD", "2020-04-10"), ("DOT-USD", "2020-08-20"),

@@ -84,7 +84,7 @@ def test_after_last_bar_close_carried_mask_false_after_limit():
 def test_calendar_is_union_and_log_returns():
     p, a, _ = _panel_two()
     assert p.index.equals(pd.DatetimeIndex(weekly_bars(a).index, name="date"))
-    assert p.index.name == "date" and (p.index.dayofweek == 4).all()
+    assert p.index.name == "date" and (p.index.day_of_week == 4).all()
     np.testing.assert_allclose(p.log_returns.fillna(9), np.log1p(p.returns).fillna(9))
     assert p.asset_class == {"A": "nasdaq100", "B": "idx"}
 
@@ -140,8 +140,8 @@ CAL = pd.date_range("2023-01-02", "2023-06-30")
 def _synthetic(seed):
     rng = np.random.default_rng(seed)
     out = {}
-    for i, (name, cal) in enumerate([("C", CAL), ("U", CAL[CAL.dayofweek < 5]),
-                                     ("I", CAL[CAL.dayofweek < 5])]):
+    for i, (name, cal) in enumerate([("C", CAL), ("U", CAL[CAL.day_of_week < 5]),
+                                     ("I", CAL[CAL.day_of_week < 5])]):
         keep = rng.random(len(cal)) > (0.0 if name == "C" else 0.1)
         if name == "I":   # a 3-week hole
             keep &= ~((cal >= "2023-03-13") & (cal <= "2023-03-31"))
