@@ -1,0 +1,208 @@
+"""Allocators: target weights at bar t from history up to t (what the Backtrader strategies call).
+
+Every allocator has
+
+* ``history_needed``: rows of history (ending at t) it needs to give a full-information answer;
+  shorter histories are accepted (missing rows count as unknown);
+* ``target_weights(log_return_history, prev_weights, mask_t, mask_history=None) -> (N,)``:
+  long-only weights summing to one over available assets (all zeros if nothing is available).
+
+``log_return_history`` is a (T_h, N) array whose last row is bar t; ``mask_history`` (same
+shape, optional) is the availability mask of those rows (default: finite returns). Only the last
+``history_needed`` rows are used, so passing the full history up to t or a truncated one gives
+the same weights (tested).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from feeds.errors import BundleError, ConfigError, DataError
+from models.config import EnvConfig
+from models.features import FeatureBuilder
+from models.ppo import ObsNormalizer, policy_action
+from models.projection import topk_project
+
+
+def _check(h: np.ndarray, prev: np.ndarray, mask_t: np.ndarray, n: int | None) -> tuple:
+    h = np.asarray(h, dtype=np.float64)
+    if h.ndim != 2:
+        raise DataError(f"log return history must be (T, N), got shape {h.shape}")
+    if n is not None and h.shape[1] != n:
+        raise DataError(f"allocator was built for {n} assets, history has {h.shape[1]}")
+    m = np.asarray(mask_t, dtype=bool).reshape(-1)
+    p = prev_weights_default(prev, h.shape[1])
+    if m.shape[0] != h.shape[1] or p.shape[0] != h.shape[1]:
+        raise DataError("prev_weights and mask_t must have one entry per asset")
+    return h, p, m
+
+
+def prev_weights_default(prev: np.ndarray | None, n: int) -> np.ndarray:
+    return np.zeros(n) if prev is None else np.asarray(prev, dtype=np.float64).reshape(-1)
+
+
+class Allocator:
+    """Base class; see the module docstring for the contract."""
+
+    history_needed: int = 1
+    name: str = "allocator"
+
+    def target_weights(self, log_return_history: np.ndarray, prev_weights: np.ndarray,
+                       mask_t: np.ndarray, mask_history: np.ndarray | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+
+class EqualWeightAllocator(Allocator):
+    """1/n over the assets available at t (cash if none)."""
+
+    name = "equal_weight"
+    history_needed = 1
+
+    def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None):
+        m = np.asarray(mask_t, dtype=bool).reshape(-1)
+        w = m.astype(np.float64)
+        return w / w.sum() if w.any() else w
+
+
+def _forecast_last(forecaster: Any, h: np.ndarray, mask_history: np.ndarray | None) -> np.ndarray:
+    """Forecast of the log return at t+1 from the last ``lookback`` rows (NaN if too short)."""
+    L = int(forecaster.config.lookback)
+    rows = h[-L:]
+    mh = np.isfinite(rows) if mask_history is None else np.asarray(mask_history, bool)[-L:]
+    if mh.shape != rows.shape:
+        raise DataError(f"mask_history shape {np.shape(mask_history)} does not match history")
+    if rows.shape[0] < L:
+        return np.full(h.shape[1], np.nan)
+    return np.asarray(forecaster.forecast(rows, mh), dtype=np.float64)[-1]
+
+
+class LSTMTopKAllocator(Allocator):
+    """LSTM-only baseline: equal weight over the K available assets with the highest forecasts.
+
+    Our reading of the paper's "allocate to the Top-K forecasts": the K largest forecasts among
+    available assets with a finite forecast, equally weighted, whatever their sign (fully
+    invested and long-only, like the other variants). If no forecast is available yet the
+    allocator holds 1/n of the available assets. Ties are broken by ticker order.
+    """
+
+    name = "lstm_topk"
+
+    def __init__(self, forecaster: Any, k: int) -> None:
+        if int(k) < 1:
+            raise ConfigError(f"LSTMTopKAllocator needs k >= 1, got {k}")
+        self.forecaster, self.k = forecaster, int(k)
+        self.history_needed = int(forecaster.config.lookback)
+
+    @classmethod
+    def from_bundle(cls, bundle: Any) -> "LSTMTopKAllocator":
+        if bundle.forecaster is None:
+            raise BundleError(f"bundle {bundle.path} has no LSTM forecaster (variant "
+                              f"'{bundle.variant}'); retrain with --retrain")
+        return cls(bundle.forecaster, bundle.env_config.top_k)
+
+    def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None):
+        h, _, m = _check(log_return_history, prev_weights, mask_t, self.forecaster.n_assets_)
+        fc = _forecast_last(self.forecaster, h, mask_history)
+        ok = m & np.isfinite(fc)
+        if not ok.any():
+            return EqualWeightAllocator().target_weights(h, None, m)
+        idx = np.flatnonzero(ok)
+        top = idx[np.argsort(-fc[idx], kind="stable")[: self.k]]
+        w = np.zeros(h.shape[1])
+        w[top] = 1.0 / top.size
+        return w
+
+
+class PolicyAllocator(Allocator):
+    """A trained PPO policy + Top-K projection; with a forecaster it is the hybrid variant.
+
+    Args:
+        model: SB3 PPO model.
+        obs_norm: frozen observation statistics (:class:`models.ppo.ObsNormalizer`).
+        builder: the feature builder the policy was trained with.
+        env_config: the env config it was trained with (window, top_k, tau, logit_scale).
+        forecaster: LSTM forecaster (hybrid) or None (PPO-only).
+    """
+
+    name = "policy"
+
+    def __init__(self, model: Any, obs_norm: ObsNormalizer, builder: FeatureBuilder,
+                 env_config: EnvConfig, forecaster: Any = None) -> None:
+        if builder.layout.use_forecasts != (forecaster is not None):
+            raise ConfigError("the feature layout uses forecasts iff a forecaster is given "
+                              f"(layout use_forecasts={builder.layout.use_forecasts})")
+        self.model, self.obs_norm, self.builder = model, obs_norm, builder
+        self.env_config, self.forecaster = env_config, forecaster
+        need = env_config.window
+        if forecaster is not None:
+            need = max(need, int(forecaster.config.lookback))
+        self.history_needed = need
+
+    def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None):
+        h, p, m = _check(log_return_history, prev_weights, mask_t, self.builder.layout.n_assets)
+        fc = _forecast_last(self.forecaster, h, mask_history) if self.forecaster is not None else None
+        obs = self.builder.observation(h[-self.env_config.window:], p, fc, m)
+        return self.weights_for_observation(obs, m)
+
+    def weights_for_observation(self, obs: np.ndarray, mask_t: np.ndarray) -> np.ndarray:
+        """Deterministic action for a raw observation, projected to weights."""
+        cfg = self.env_config
+        act = policy_action(self.model, self.obs_norm, obs)
+        return topk_project(act * cfg.logit_scale, cfg.top_k, cfg.tau, mask_t)
+
+
+class HybridAllocator(PolicyAllocator):
+    """Hybrid LSTM + PPO (forecasts in the state). Build with :meth:`from_bundle` or parts."""
+
+    name = "hybrid"
+
+    def __init__(self, bundle: Any = None, *, forecaster: Any = None, model: Any = None,
+                 obs_norm: ObsNormalizer | None = None, builder: FeatureBuilder | None = None,
+                 env_config: EnvConfig | None = None) -> None:
+        if bundle is not None:
+            if bundle.variant != "hybrid":
+                raise BundleError(f"bundle {bundle.path} holds the '{bundle.variant}' variant, "
+                                  "not 'hybrid'; retrain with --retrain")
+            forecaster, model, obs_norm = bundle.forecaster, bundle.model, bundle.obs_norm
+            builder, env_config = bundle.builder, bundle.env_config
+        if forecaster is None or model is None or obs_norm is None or builder is None \
+                or env_config is None:
+            raise ConfigError("HybridAllocator needs a bundle or forecaster, model, obs_norm, "
+                              "builder and env_config")
+        super().__init__(model, obs_norm, builder, env_config, forecaster)
+
+    @classmethod
+    def from_bundle(cls, bundle: Any) -> "HybridAllocator":
+        return cls(bundle)
+
+
+class PPOAllocator(PolicyAllocator):
+    """PPO-only (no forecasts in the state). Build with :meth:`from_bundle` or parts."""
+
+    name = "ppo"
+
+    def __init__(self, bundle: Any = None, *, model: Any = None,
+                 obs_norm: ObsNormalizer | None = None, builder: FeatureBuilder | None = None,
+                 env_config: EnvConfig | None = None) -> None:
+        if bundle is not None:
+            if bundle.variant != "ppo":
+                raise BundleError(f"bundle {bundle.path} holds the '{bundle.variant}' variant, "
+                                  "not 'ppo'; retrain with --retrain")
+            model, obs_norm, builder, env_config = (bundle.model, bundle.obs_norm,
+                                                    bundle.builder, bundle.env_config)
+        if model is None or obs_norm is None or builder is None or env_config is None:
+            raise ConfigError("PPOAllocator needs a bundle or model, obs_norm, builder and "
+                              "env_config")
+        super().__init__(model, obs_norm, builder, env_config, None)
+
+    @classmethod
+    def from_bundle(cls, bundle: Any) -> "PPOAllocator":
+        return cls(bundle)
+
+
+def allocator_from_bundle(bundle: Any) -> Allocator:
+    """The allocator matching a bundle's variant."""
+    return {"hybrid": HybridAllocator, "ppo": PPOAllocator,
+            "lstm": LSTMTopKAllocator}[bundle.variant].from_bundle(bundle)

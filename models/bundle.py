@@ -1,0 +1,276 @@
+"""System 1 bundles: a folder of trained artifacts plus a manifest, verified on load.
+
+Layout of a bundle folder::
+
+    manifest.json        format version, package versions, seed, configs, ordered tickers,
+                         asset classes, training window, feature layout and statistics,
+                         strategy variant, sha256 of every other file
+    lstm.pt              LSTMForecaster.state_dict() (variants "hybrid" and "lstm");
+                         loaded with torch.load(..., weights_only=True)
+    ppo.zip              stable-baselines3 PPO.save() (variants "hybrid" and "ppo")
+    vecnormalize.json    frozen observation statistics (mean, var, count, clip_obs, epsilon);
+                         JSON, never a pickle (variants "hybrid" and "ppo")
+
+A bundle is written to a temporary sibling folder and renamed into place, so a crash never
+leaves a half-written bundle under the final name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from feeds.errors import BundleError
+from models.config import EnvConfig, LSTMConfig, PPOConfig
+from models.features import FeatureBuilder, FeatureLayout
+from models.ppo import ObsNormalizer
+
+log = logging.getLogger(__name__)
+
+FORMAT = "bt-rlportfolio/system1-bundle"
+FORMAT_VERSION = 1
+VARIANTS = {"hybrid": ("lstm.pt", "ppo.zip", "vecnormalize.json"),
+            "ppo": ("ppo.zip", "vecnormalize.json"),
+            "lstm": ("lstm.pt",)}
+RETRAIN = "retrain with --retrain"
+
+
+def _sha256(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a bundle depends on."""
+    import gymnasium
+    import stable_baselines3
+    import torch
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch.__version__, "stable_baselines3": stable_baselines3.__version__,
+            "gymnasium": gymnasium.__version__}
+
+
+@dataclass
+class Bundle:
+    """A loaded, hash-verified System 1 bundle.
+
+    Attributes:
+        path: the bundle folder.
+        manifest: the parsed manifest.json.
+        variant: ``hybrid`` | ``ppo`` | ``lstm``.
+        tickers: ordered tickers the models were trained on.
+        env_config, ppo_config, lstm_config: configs (None where the variant has no such model).
+        builder: the FeatureBuilder (layout and training-window statistics); None for ``lstm``.
+        obs_norm: frozen VecNormalize statistics (None for ``lstm``).
+        model: the SB3 PPO model (None for ``lstm``).
+        forecaster: the LSTMForecaster (None for ``ppo``).
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    variant: str
+    tickers: list[str]
+    env_config: EnvConfig
+    ppo_config: PPOConfig | None = None
+    lstm_config: LSTMConfig | None = None
+    builder: FeatureBuilder | None = None
+    obs_norm: ObsNormalizer | None = None
+    model: Any = None
+    forecaster: Any = None
+    asset_class: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def layout(self) -> FeatureLayout | None:
+        return self.builder.layout if self.builder is not None else None
+
+    @property
+    def seed(self) -> int:
+        return int(self.manifest.get("seed", 0))
+
+    def verify_against(self, tickers: Sequence[str], layout: FeatureLayout | None = None,
+                       env_config: EnvConfig | None = None, variant: str | None = None) -> None:
+        """Raise BundleError saying exactly how the bundle differs from what it will run on."""
+        where = f"bundle {self.path}"
+        tickers = list(tickers)
+        if tickers != self.tickers:
+            missing = [t for t in self.tickers if t not in tickers]
+            extra = [t for t in tickers if t not in self.tickers]
+            detail = []
+            if missing:
+                detail.append(f"missing {', '.join(missing)}")
+            if extra:
+                detail.append(f"extra {', '.join(extra)}")
+            if not detail:
+                detail.append("same tickers in a different order")
+            raise BundleError(f"{where} was trained on tickers {self.tickers} but the data has "
+                              f"{tickers}: {'; '.join(detail)}; use the bundle's universe or "
+                              f"{RETRAIN}")
+        if variant is not None and variant != self.variant:
+            raise BundleError(f"{where} holds the '{self.variant}' variant, not '{variant}'; "
+                              f"choose the matching strategy or {RETRAIN}")
+        if layout is not None and self.layout is not None and layout != self.layout:
+            raise BundleError(f"{where} has feature layout {self.layout.to_dict()} but "
+                              f"{layout.to_dict()} was requested; {RETRAIN}")
+        if env_config is not None and env_config != self.env_config:
+            a, b = self.env_config.to_dict(), env_config.to_dict()
+            diff = ", ".join(f"{k}: bundle {a[k]!r} vs requested {b[k]!r}" for k in a if a[k] != b[k])
+            raise BundleError(f"{where} was trained with a different env config ({diff}); "
+                              f"{RETRAIN}")
+
+
+def save_bundle(path: str | os.PathLike, *, variant: str, tickers: Sequence[str],
+                env_config: EnvConfig, seed: int, asset_class: dict[str, str] | None = None,
+                train_first: str | None = None, train_last: str | None = None,
+                ppo_config: PPOConfig | None = None, lstm_config: LSTMConfig | None = None,
+                builder: FeatureBuilder | None = None, obs_norm: ObsNormalizer | None = None,
+                model: Any = None, forecaster: Any = None,
+                extra: dict[str, Any] | None = None) -> Path:
+    """Write a bundle folder atomically (temporary sibling, then rename) and return its path.
+
+    Args:
+        path: destination folder (replaced if it exists).
+        variant: ``hybrid`` (LSTM + PPO), ``ppo`` (PPO only) or ``lstm`` (LSTM Top-K).
+        tickers: ordered tickers (the column order of every array).
+        env_config: env settings (``top_k`` etc.; also used by the ``lstm`` variant for K).
+        seed: the training seed.
+        asset_class: ticker -> class.
+        train_first, train_last: first and last date of the training window (ISO strings).
+        ppo_config, builder, obs_norm, model: PPO artifacts (variants hybrid/ppo).
+        lstm_config, forecaster: LSTM artifacts (variants hybrid/lstm).
+        extra: any further JSON-able information (e.g. CLI arguments, metrics).
+    """
+    if variant not in VARIANTS:
+        raise BundleError(f"unknown bundle variant '{variant}'; expected one of {sorted(VARIANTS)}")
+    needs_ppo = "ppo.zip" in VARIANTS[variant]
+    needs_lstm = "lstm.pt" in VARIANTS[variant]
+    if needs_ppo and (model is None or obs_norm is None or builder is None or ppo_config is None):
+        raise BundleError(f"variant '{variant}' needs model, obs_norm, builder and ppo_config")
+    if needs_lstm and (forecaster is None or lstm_config is None):
+        raise BundleError(f"variant '{variant}' needs forecaster and lstm_config")
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        if needs_lstm:
+            import torch
+            torch.save(forecaster.state_dict(), tmp / "lstm.pt")
+        if needs_ppo:
+            model.save(str(tmp / "ppo.zip"))
+            (tmp / "vecnormalize.json").write_text(json.dumps(obs_norm.to_dict()))
+        files = {name: _sha256(tmp / name) for name in VARIANTS[variant]}
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "versions": package_versions(), "seed": int(seed), "variant": variant,
+            "tickers": list(tickers),
+            "asset_class": dict(asset_class or {}),
+            "training_window": {"first": train_first, "last": train_last},
+            "configs": {"env": env_config.to_dict(),
+                        "ppo": ppo_config.to_dict() if ppo_config else None,
+                        "lstm": lstm_config.to_dict() if lstm_config else None},
+            "features": None if builder is None else {
+                "layout": builder.layout.to_dict(), "ret_mean": builder.ret_mean.tolist(),
+                "ret_std": builder.ret_std.tolist(), "clip": builder.clip},
+            "files": files, "extra": extra or {},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False))
+        old = None
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("saved %s bundle to %s", variant, dest)
+    return dest
+
+
+def load_bundle(path: str | os.PathLike) -> Bundle:
+    """Load a bundle folder, verifying the manifest and every file's sha256."""
+    p = Path(path)
+    mpath = p / "manifest.json"
+    if not mpath.is_file():
+        raise BundleError(f"no trained bundle at {p} (manifest.json not found); "
+                          f"train one with --retrain")
+    try:
+        m = json.loads(mpath.read_text())
+    except (OSError, ValueError) as e:
+        raise BundleError(f"bundle {p}: manifest.json is unreadable ({e}); {RETRAIN}") from None
+    if m.get("format") != FORMAT or m.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"bundle {p}: format {m.get('format')!r} version "
+                          f"{m.get('format_version')!r} is not {FORMAT!r} version "
+                          f"{FORMAT_VERSION}; {RETRAIN}")
+    variant = m.get("variant")
+    if variant not in VARIANTS:
+        raise BundleError(f"bundle {p}: unknown variant {variant!r}; {RETRAIN}")
+    files = m.get("files", {})
+    for name in VARIANTS[variant]:
+        f = p / name
+        if name not in files:
+            raise BundleError(f"bundle {p}: manifest lists no hash for {name}; {RETRAIN}")
+        if not f.is_file():
+            raise BundleError(f"bundle {p}: file {name} is missing; {RETRAIN}")
+        if _sha256(f) != files[name]:
+            raise BundleError(f"bundle {p}: file {name} is corrupt (sha256 does not match the "
+                              f"manifest); {RETRAIN}")
+    now = package_versions()
+    for k, v in (m.get("versions") or {}).items():
+        if k in now and now[k] != v and k != "python":
+            log.warning("bundle %s was saved with %s %s, running %s", p, k, v, now[k])
+    try:
+        cfgs = m["configs"]
+        env_config = EnvConfig.from_dict(cfgs["env"])
+        ppo_config = PPOConfig.from_dict(cfgs["ppo"]) if cfgs.get("ppo") else None
+        lstm_config = LSTMConfig.from_dict(cfgs["lstm"]) if cfgs.get("lstm") else None
+        builder = None
+        if m.get("features"):
+            fd = m["features"]
+            builder = FeatureBuilder(FeatureLayout.from_dict(fd["layout"]),
+                                     np.asarray(fd["ret_mean"]), np.asarray(fd["ret_std"]),
+                                     clip=float(fd.get("clip", 10.0)))
+        tickers = list(m["tickers"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise BundleError(f"bundle {p}: manifest.json is incomplete ({e!r}); {RETRAIN}") from None
+    b = Bundle(path=p, manifest=m, variant=variant, tickers=tickers, env_config=env_config,
+               ppo_config=ppo_config, lstm_config=lstm_config, builder=builder,
+               asset_class=dict(m.get("asset_class") or {}))
+    if "ppo.zip" in VARIANTS[variant]:
+        from stable_baselines3 import PPO
+        try:
+            b.obs_norm = ObsNormalizer.from_dict(json.loads((p / "vecnormalize.json").read_text()))
+            b.model = PPO.load(str(p / "ppo.zip"), device="cpu")
+        except Exception as e:  # noqa: BLE001 -- any failure here means an unusable file
+            raise BundleError(f"bundle {p}: cannot load the PPO policy ({e}); {RETRAIN}") from None
+        n_obs = int(np.prod(b.model.observation_space.shape))
+        if builder is None or n_obs != builder.layout.size or b.obs_norm.mean.shape != (n_obs,):
+            raise BundleError(f"bundle {p}: policy observation size {n_obs} does not match the "
+                              f"feature layout in the manifest; {RETRAIN}")
+    if "lstm.pt" in VARIANTS[variant]:
+        import torch
+        from models.forecaster import LSTMForecaster
+        try:
+            sd = torch.load(p / "lstm.pt", map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001
+            raise BundleError(f"bundle {p}: cannot load lstm.pt ({e}); {RETRAIN}") from None
+        b.forecaster = LSTMForecaster(lstm_config, seed=b.seed).load_state_dict(sd)
+        if b.forecaster.n_assets_ != len(tickers):
+            raise BundleError(f"bundle {p}: lstm.pt has {b.forecaster.n_assets_} assets but the "
+                              f"manifest lists {len(tickers)} tickers; {RETRAIN}")
+    return b

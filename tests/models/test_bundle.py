@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pytest
+
+from feeds.errors import BundleError
+from models.bundle import load_bundle, save_bundle
+from models.config import EnvConfig
+from models.features import FeatureLayout
+from models.ppo import policy_action
+from tests.models._s1fixtures import TICKERS, TINY_LSTM, TINY_PPO, trained
+
+
+def _save(path, variant="hybrid"):
+    arr, fcm, tp = trained(variant)
+    kw = {}
+    if tp is not None:
+        kw.update(ppo_config=TINY_PPO, builder=tp.builder, obs_norm=tp.obs_norm, model=tp.model)
+    if fcm is not None:
+        kw.update(lstm_config=TINY_LSTM, forecaster=fcm)
+    env_cfg = tp.env_config if tp is not None else EnvConfig(top_k=2, window=4, use_forecasts=False)
+    return save_bundle(path, variant=variant, tickers=TICKERS, env_config=env_cfg, seed=3,
+                       asset_class={t: "synthetic" for t in TICKERS}, train_first="2020-01-03",
+                       train_last="2021-01-29", **kw)
+
+
+def test_round_trip_identical_actions(tmp_path):
+    p = _save(tmp_path / "b")
+    arr, fcm, tp = trained("hybrid")
+    b = load_bundle(p)
+    m = json.loads((p / "manifest.json").read_text())
+    assert m["tickers"] == list(TICKERS) and m["variant"] == "hybrid"
+    assert set(m["files"]) == {"lstm.pt", "ppo.zip", "vecnormalize.json"}
+    assert {"torch", "stable_baselines3", "gymnasium", "numpy", "python"} <= set(m["versions"])
+    assert m["features"]["layout"]["size"] == tp.builder.layout.size
+    assert b.env_config == tp.env_config and b.ppo_config == TINY_PPO and b.lstm_config == TINY_LSTM
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        obs = rng.normal(size=tp.builder.layout.size).astype(np.float32)
+        np.testing.assert_array_equal(policy_action(b.model, b.obs_norm, obs),
+                                      policy_action(tp.model, tp.obs_norm, obs))
+    np.testing.assert_array_equal(b.forecaster.forecast(arr.log_returns, arr.mask),
+                                  fcm.forecast(arr.log_returns, arr.mask))
+    np.testing.assert_array_equal(b.builder.ret_std, tp.builder.ret_std)
+    b.verify_against(list(TICKERS), layout=tp.builder.layout, env_config=tp.env_config,
+                     variant="hybrid")
+    assert not list(tmp_path.glob(".*"))  # no temp folders left behind
+
+
+def test_overwrite_is_atomic_replace(tmp_path):
+    p = _save(tmp_path / "b", "ppo")
+    _save(p, "lstm")
+    assert load_bundle(p).variant == "lstm"
+    assert not (p / "ppo.zip").exists()
+
+
+@pytest.mark.parametrize("name", ["ppo.zip", "lstm.pt", "vecnormalize.json"])
+def test_corrupt_file(tmp_path, name):
+    p = _save(tmp_path / "b")
+    with open(p / name, "ab") as f:
+        f.write(b"x")
+    with pytest.raises(BundleError, match=f"{name} is corrupt.*--retrain"):
+        load_bundle(p)
+
+
+def test_missing_file(tmp_path):
+    p = _save(tmp_path / "b")
+    (p / "lstm.pt").unlink()
+    with pytest.raises(BundleError, match="lstm.pt is missing.*--retrain"):
+        load_bundle(p)
+    with pytest.raises(BundleError, match="manifest.json not found.*--retrain"):
+        load_bundle(tmp_path / "nothing")
+
+
+def test_mismatches(tmp_path):
+    b = load_bundle(_save(tmp_path / "b", "ppo"))
+    data = ["AAA", "BBB", "CCC", "DDD", "ZZZ", "YYY"]
+    with pytest.raises(BundleError, match=r"missing EEE; extra ZZZ, YYY"):
+        b.verify_against(data)
+    with pytest.raises(BundleError, match="different order"):
+        b.verify_against(list(reversed(TICKERS)))
+    with pytest.raises(BundleError, match="'ppo' variant, not 'hybrid'"):
+        b.verify_against(list(TICKERS), variant="hybrid")
+    with pytest.raises(BundleError, match="feature layout"):
+        b.verify_against(list(TICKERS), layout=FeatureLayout(5, 8, False))
+    with pytest.raises(BundleError, match=r"top_k: bundle 2 vs requested 5"):
+        b.verify_against(list(TICKERS), env_config=EnvConfig(top_k=5, window=4,
+                                                             use_forecasts=False))
