@@ -139,18 +139,23 @@ class LSTMForecaster:
     def _net(p: dict[str, torch.Tensor], x: torch.Tensor, dropout: float = 0.0,
              gen: torch.Generator | None = None) -> torch.Tensor:
         """x: (N, B, L) z-scored inputs -> (N, B) predicted next z-score."""
-        n, b, _ = x.shape
+        n, b, L = x.shape
         hdim = p["w_hh"].shape[1]
-        # input projection for all steps at once, time-major (L, N, B, 4H); unbind (not slicing)
-        # keeps the backward pass from materialising a full-size zero gradient per step.
-        xp = x.permute(2, 0, 1).unsqueeze(-1) * p["w_ih"][None, :, None, :] + p["b"][None, :, None, :]
+        # One baddbmm per step: [h, x_t, 1] @ [[W_hh], [w_ih], [b]]. Folding the input and bias
+        # into the recurrent matmul keeps their gradients a single bmm instead of large
+        # broadcast reductions. The g-gate columns are doubled so that one sigmoid over all
+        # gates serves: tanh(a) = 2 * sigmoid(2a) - 1 (no slicing, whose backward would
+        # zero-fill full-size gradients every step).
+        scale = x.new_ones(4 * hdim)
+        scale[3 * hdim:] = 2.0
+        w = torch.cat([p["w_hh"], p["w_ih"][:, None, :], p["b"][:, None, :]], dim=1) * scale
+        xs = torch.stack([x, torch.ones_like(x)], dim=-1).permute(2, 0, 1, 3).unbind(0)
         h = x.new_zeros(n, b, hdim)
         c = x.new_zeros(n, b, hdim)
-        for xt in xp.unbind(0):
-            gates = torch.baddbmm(xt, h, p["w_hh"])
-            sig = torch.sigmoid(gates[..., : 3 * hdim])
-            i, f, o = sig.chunk(3, dim=-1)
-            c = torch.addcmul(f * c, i, torch.tanh(gates[..., 3 * hdim:]))
+        for xt in xs:                                             # xt: (N, B, 2)
+            gates = torch.bmm(torch.cat([h, xt], dim=-1), w)
+            i, f, o, gs = torch.sigmoid(gates).chunk(4, dim=-1)
+            c = f * c + i * (2.0 * gs - 1.0)
             h = o * torch.tanh(c)
         if dropout > 0.0:
             keep = torch.rand(h.shape, generator=gen, dtype=h.dtype) >= dropout
