@@ -122,8 +122,9 @@ class FeatureBuilder:
     def zscore(self, x: np.ndarray) -> np.ndarray:
         """Z-score returns (any shape ending in N) with training stats; NaN -> 0; clipped."""
         z = (np.asarray(x, dtype=np.float64) - self.ret_mean) / self.ret_std
-        z = np.nan_to_num(z, nan=0.0, posinf=self.clip, neginf=-self.clip)
-        return np.clip(z, -self.clip, self.clip)
+        z = np.clip(z, -self.clip, self.clip)  # +-inf -> +-clip
+        z[np.isnan(z)] = 0.0
+        return z
 
     def observation(self, log_return_history: np.ndarray, prev_weights: np.ndarray,
                     forecasts: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
@@ -142,16 +143,31 @@ class FeatureBuilder:
         h = np.asarray(log_return_history, dtype=np.float64)
         if h.ndim != 2 or h.shape[1] != n:
             raise DataError(f"return history must be (T, {n}), got shape {h.shape}")
-        obs = np.zeros(lay.size, dtype=np.float32)
-        rows = h[-L:] if h.shape[0] else h
-        if rows.shape[0]:
-            z = self.zscore(rows)
-            obs[L * n - z.size: L * n] = z.reshape(-1)
-        s = self._slices
-        obs[s["prev_weights"]] = np.nan_to_num(np.asarray(prev_weights, dtype=np.float64), nan=0.0)
         if lay.use_forecasts:
             if forecasts is None:
                 raise ConfigError("this feature layout uses forecasts but none were given")
-            obs[s["forecasts"]] = self.zscore(np.asarray(forecasts, dtype=np.float64).reshape(-1))
-        obs[s["mask"]] = np.asarray(mask, dtype=bool).astype(np.float32)
+            zf = self.zscore(np.asarray(forecasts, dtype=np.float64).reshape(-1))
+        else:
+            zf = None
+        return self.assemble(self.zscore(h[-L:]), prev_weights, zf, mask)
+
+    def assemble(self, z_history: np.ndarray, prev_weights: np.ndarray,
+                 z_forecasts: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
+        """Assemble an observation from already z-scored blocks (the env's fast path).
+
+        ``z_history`` is ``zscore(history)[-L:]`` (may have fewer than L rows),
+        ``z_forecasts`` is ``zscore(forecasts)`` (or None without forecasts).
+        """
+        lay = self.layout
+        n, L = lay.n_assets, lay.window
+        s = self._slices
+        obs = np.zeros(lay.size, dtype=np.float32)
+        rows = z_history.shape[0]
+        if rows:
+            obs[(L - rows) * n: L * n] = z_history.reshape(-1)
+        pw = np.asarray(prev_weights, dtype=np.float64)
+        obs[s["prev_weights"]] = np.where(np.isnan(pw), 0.0, pw)
+        if lay.use_forecasts:
+            obs[s["forecasts"]] = z_forecasts
+        obs[s["mask"]] = mask
         return obs

@@ -120,6 +120,9 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         if builder.layout != layout:
             raise ConfigError(f"feature builder layout {builder.layout} does not match {layout}")
         self.builder = builder
+        # z-scoring is row-wise with fixed training statistics, so it can be done once up front
+        self._z = builder.zscore(self.log_returns)
+        self._zf = builder.zscore(self.forecasts) if self.forecasts is not None else None
         self.action_space = spaces.Box(-1.0, 1.0, shape=(N,), dtype=np.float32)
         self.observation_space = spaces.Box(-builder.clip, builder.clip, shape=(layout.size,),
                                             dtype=np.float32)
@@ -130,9 +133,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     # -- helpers -------------------------------------------------------------------------
     def _obs(self) -> np.ndarray:
         t, L = self._t, self.config.window
-        hist = self.log_returns[max(0, t - L + 1): t + 1]
-        fc = self.forecasts[t] if self.forecasts is not None else None
-        return self.builder.observation(hist, self._w, fc, self.mask[t])
+        zf = self._zf[t] if self._zf is not None else None
+        return self.builder.assemble(self._z[max(0, t - L + 1): t + 1], self._w, zf, self.mask[t])
 
     def weights_for(self, action: np.ndarray) -> np.ndarray:
         """Target weights for an action at the current decision bar."""

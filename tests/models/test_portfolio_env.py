@@ -125,3 +125,15 @@ def test_build_env_arrays_from_panel():
     env = PortfolioEnv(**arr.env_kwargs(), config=EnvConfig(use_forecasts=False, top_k=2))
     env.reset(seed=0)
     env.step(env.action_space.sample())
+
+
+def test_env_observation_equals_feature_builder():
+    cfg = EnvConfig(top_k=3)
+    opn, close, lr, mask, fc = synthetic_arrays(seed=4)
+    env = PortfolioEnv(opn, close, lr, mask, fc, cfg, 2, 90)
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for t in range(2, 40):
+        w = env._w
+        np.testing.assert_array_equal(obs, env.builder.observation(lr[: t + 1], w, fc[t], mask[t]))
+        obs, *_ = env.step(rng.uniform(-1, 1, 6).astype(np.float32))
