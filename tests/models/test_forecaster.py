@@ -235,3 +235,42 @@ def test_paper_sized_fit_runs(panel):
     f = LSTMForecaster(LSTMConfig(), seed=0).fit(x, m)
     p = f.forecast(x, m)
     assert p.shape == x.shape and np.isfinite(p[29:]).all()
+
+
+def test_batched_network_matches_nn_lstm(fitted):
+    """The hand-written batched recurrence is exactly nn.LSTM + linear head, per asset."""
+    sd = fitted.state_dict()
+    H = SMALL.hidden
+    perm = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+    x = torch.randn(3, 5, SMALL.lookback, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = LSTMForecaster._net({k: sd[k] for k in ("w_ih", "w_hh", "b", "w_out", "b_out")}, x)
+        for j in range(3):
+            lstm = torch.nn.LSTM(1, H, batch_first=True)
+            head = torch.nn.Linear(H, 1)
+            # ours: gate order (i, f, o, g); nn.LSTM: (i, f, g, o). perm maps ours -> theirs.
+            lstm.weight_ih_l0.copy_(sd["w_ih"][j][perm][:, None])
+            lstm.weight_hh_l0.copy_(sd["w_hh"][j].T[perm])
+            lstm.bias_ih_l0.copy_(sd["b"][j][perm])
+            lstm.bias_hh_l0.zero_()
+            head.weight.copy_(sd["w_out"][j].T)
+            head.bias.copy_(sd["b_out"][j])
+            out, _ = lstm(x[j].unsqueeze(-1))
+            ref = head(out[:, -1]).squeeze(-1)
+            torch.testing.assert_close(ours[j], ref, rtol=1e-5, atol=1e-6)
+
+
+def test_forecast_chunking_does_not_change_results(fitted, panel, monkeypatch):
+    import models.forecaster as fc
+
+    r, m = panel
+    full = fitted.forecast(r, m)
+    monkeypatch.setattr(fc, "_FORECAST_CHUNK", 7)
+    np.testing.assert_allclose(fitted.forecast(r, m), full, rtol=1e-6, atol=1e-9)
+
+
+def test_num_threads_is_restored(panel):
+    r, m = panel
+    before = torch.get_num_threads()
+    LSTMForecaster(SMALL, seed=0, num_threads=1).fit(r[:90], m[:90])
+    assert torch.get_num_threads() == before
