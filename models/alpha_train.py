@@ -80,7 +80,7 @@ class AlphaConfig:
     max_grad_norm: float = 0.5  #: SB3 PPO gradient clipping
     net_arch: tuple[int, ...] = (64, 64)  #: hidden layers of policy and value MLPs
     log_std_init: float = -0.5  #: initial log std of the Gaussian policy
-    total_timesteps: int = 100_000  #: PPO environment steps per training run
+    total_timesteps: int = 200_000  #: PPO env steps per run (full run; ~50_000 for a quick run)
 
     def __post_init__(self):
         if self.tc < 0 or self.lev_cap <= 0 or self.window < 1 or self.n_envs < 1:

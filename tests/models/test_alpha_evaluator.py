@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from feeds.errors import DataError
 from models.alphas import AlphaScaler, evaluate, evaluate_alphas, load_alphas, parse
+from tests.models.test_alpha_parser import ASTS
 
 
 def synthetic(T=400, seed=0):
@@ -161,3 +162,13 @@ def test_scaler_uses_training_rows_only_and_clips():
     assert (zt.mean().abs() < 0.3).mean() > 0.9
     back = AlphaScaler.from_dict(sc.to_dict())
     np.testing.assert_array_equal(back.transform(vals.to_numpy()), z.to_numpy())
+
+
+@settings(max_examples=60, deadline=None)
+@given(ASTS, st.integers(20, 110))
+def test_random_ast_is_causal_and_never_inf(node, t):
+    df = synthetic(120, seed=1)
+    a = evaluate(node, df)
+    b = evaluate(node, alter_after(df, t, seed=t))
+    assert a.shape == (120,) and not np.isinf(a).any()
+    np.testing.assert_array_equal(a[:t + 1], b[:t + 1])
