@@ -18,6 +18,15 @@ from models.forecaster import LSTMForecaster
 SMALL = LSTMConfig(lookback=6, hidden=8, max_epochs=3, patience=2, batch_size=32)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny networks: one intra-op thread is much faster (and immune to a busy CI box)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def _ar1(T: int, N: int, phi: float, seed: int, scale: float = 0.02) -> np.ndarray:
     rng = np.random.default_rng(seed)
     e = rng.standard_normal((T, N)) * scale
