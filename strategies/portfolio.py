@@ -1,0 +1,261 @@
+"""System 1 strategies: hybrid LSTM + PPO, PPO-only, LSTM Top-K, equal weight and benchmarks.
+
+Every strategy here is a :class:`strategies.base.TargetWeightStrategy`: it decides at the close
+of each weekly bar from data up to that bar and trades at the next open. The learned ones ask an
+allocator from :mod:`models.allocators` for target weights; the allocator sees the same inputs
+the training environment saw (log returns built from the feeds' closes, the weights actually
+held at the close, the availability mask) through the one feature builder.
+
+Drop-in use in any Cerebro (feeds from :func:`feeds.to_backtrader`, one per ticker, in the
+bundle's ticker order)::
+
+    cerebro.addstrategy(HybridLSTMPPO, bundle="path/to/bundle", top_k=5)
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from feeds.errors import BundleError, ConfigError
+from strategies.base import TargetWeightStrategy
+
+__all__ = ["AllocatorStrategy", "HybridLSTMPPO", "PPOOnly", "LSTMOnly", "EqualWeight",
+           "BuyAndHold", "ClassComposite"]
+
+
+def _as_date(x):
+    if x is None:
+        return None
+    import pandas as pd
+    return pd.Timestamp(x).date()
+
+
+class _TradeWindow:
+    """Mixin: decide only from ``trade_start`` (inclusive) on; before that hold cash."""
+
+    def _in_window(self) -> bool:
+        start = _as_date(self.p.trade_start)
+        return start is None or self.datas[0].datetime.date(0) >= start
+
+
+class AllocatorStrategy(_TradeWindow, TargetWeightStrategy):
+    """Rebalance each bar to the weights of an :class:`models.allocators.Allocator`.
+
+    The strategy keeps its own history of closes and availability (one row per bar, all feeds on
+    one calendar, as :func:`feeds.to_backtrader` builds them) and hands the allocator the log
+    returns up to the current bar, the weights held at this close and the availability mask.
+    """
+
+    params = (
+        # The allocator object (models.allocators.*); subclasses build it from a bundle.
+        ('allocator', None),
+        # First bar (date or ISO string) at which decisions are made; before it the portfolio
+        # stays in cash while the history needed by the models accumulates. None = from the start.
+        ('trade_start', None),
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._prev_close: np.ndarray | None = None
+        self._lr: list[np.ndarray] = []
+        self._avail: list[np.ndarray] = []
+        self.allocator = self._make_allocator()
+        self.decisions: list[tuple] = []  # (date, target weights) of every decision
+
+    def _make_allocator(self):
+        if self.p.allocator is None:
+            raise ConfigError(f"{type(self).__name__} needs allocator=...")
+        return self.p.allocator
+
+    def _record_bar(self) -> None:
+        n = len(self.datas)
+        c = np.array([float(d.close[0]) for d in self.datas], dtype=np.float64)
+        if self._prev_close is None:
+            lr = np.where(np.isfinite(c), 0.0, np.nan)
+        else:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                lr = np.log(c / self._prev_close)
+            lr[np.isfinite(c) & ~np.isfinite(self._prev_close)] = 0.0  # first bar of a listing
+        self._prev_close = c
+        self._lr.append(lr)
+        self._avail.append(np.array([self.is_tradable(i) for i in range(n)], dtype=bool))
+
+    def history(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Log returns and availability of the last ``rows`` bars (last row = current bar).
+
+        An asset's first bar has return 0 and bars before its listing NaN, exactly as
+        :attr:`feeds.panel.WeeklyPanel.log_returns`.
+        """
+        return np.vstack(self._lr[-rows:]), np.vstack(self._avail[-rows:])
+
+    def next(self):
+        self._record_bar()
+        if self._in_window():
+            super().next()
+
+    def target_weights(self):
+        need = max(int(getattr(self.allocator, "history_needed", 1)), 1)
+        lr, mh = self.history(need)
+        held = self.current_weights()
+        prev = np.array([held[n] for n in self._names], dtype=np.float64)
+        mask_t = mh[-1]
+        w = self.allocator.target_weights(lr, prev, mask_t, mh)
+        w = np.where(mask_t, np.asarray(w, dtype=np.float64), 0.0)
+        self.decisions.append((self.datas[0].datetime.date(0), w.copy()))
+        return w
+
+
+def _load(bundle):
+    from models.bundle import Bundle, load_bundle
+    if isinstance(bundle, Bundle):
+        return bundle
+    if bundle is None:
+        raise ConfigError("a trained bundle is required: bundle=<folder> (train one with "
+                          "python -m strategies.run --strategy hybrid_top5)")
+    return load_bundle(Path(bundle))
+
+
+class _BundleStrategy(AllocatorStrategy):
+    """Build the allocator from a bundle and check it matches the feeds."""
+
+    params = (
+        # Trained bundle: a folder written by models.bundle.save_bundle, or a loaded Bundle.
+        ('bundle', None),
+        # K of the Top-K projection. None = the bundle's K; any other value must equal it
+        # (a policy is trained for one K).
+        ('top_k', None),
+    )
+    variant = ""
+
+    def _make_allocator(self):
+        if self.p.allocator is not None:
+            return self.p.allocator
+        from models.allocators import allocator_from_bundle
+        b = _load(self.p.bundle)
+        b.verify_against(self._names, variant=self.variant)
+        k = b.env_config.top_k
+        if self.p.top_k is not None and int(self.p.top_k) != k:
+            raise BundleError(f"bundle {b.path} was trained for top_k={k}, not "
+                              f"top_k={self.p.top_k}; use that bundle's K or retrain")
+        self.bundle = b
+        return allocator_from_bundle(b)
+
+
+class HybridLSTMPPO(_BundleStrategy):
+    """The paper's hybrid: LSTM forecasts in the PPO state, Top-K projection of the actions."""
+
+    variant = "hybrid"
+
+
+class PPOOnly(_BundleStrategy):
+    """PPO allocation without forecasts (the paper's PPO-only ablation)."""
+
+    variant = "ppo"
+
+
+class LSTMOnly(AllocatorStrategy):
+    """Equal weight over the K available assets with the highest LSTM forecasts."""
+
+    params = (
+        # Trained bundle holding the LSTM forecaster (variant 'lstm' or 'hybrid').
+        ('bundle', None),
+        # K: how many of the highest forecasts to hold.
+        ('top_k', 5),
+    )
+
+    def _make_allocator(self):
+        if self.p.allocator is not None:
+            return self.p.allocator
+        from models.allocators import LSTMTopKAllocator
+        b = _load(self.p.bundle)
+        b.verify_against(self._names)
+        if b.forecaster is None:
+            raise BundleError(f"bundle {b.path} ({b.variant}) holds no LSTM forecaster; use a "
+                              "'lstm' or 'hybrid' bundle")
+        self.bundle = b
+        return LSTMTopKAllocator(b.forecaster, int(self.p.top_k))
+
+
+class EqualWeight(AllocatorStrategy):
+    """1/n over the assets available at each bar, rebalanced every bar."""
+
+    def _make_allocator(self):
+        from models.allocators import EqualWeightAllocator
+        return self.p.allocator or EqualWeightAllocator()
+
+
+class BuyAndHold(_TradeWindow, TargetWeightStrategy):
+    """Buy the feeds once at ``trade_start`` (equal weight, or ``weights``) and hold."""
+
+    params = (
+        # Weights by feed order or feed name; None = equal weight over the feeds.
+        ('weights', None),
+        # First bar at which the position is bought (date or ISO string); None = first bar.
+        ('trade_start', None),
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._done = False
+
+    def next(self):
+        if not self._done and self._in_window():
+            if all(self.is_tradable(i) for i in range(len(self.datas))) or self.p.weights:
+                self.rebalance()
+                self._done = True
+
+    def target_weights(self):
+        if self.p.weights is not None:
+            return self.p.weights
+        n = len(self.datas)
+        return np.full(n, 1.0 / n)
+
+
+class ClassComposite(_TradeWindow, TargetWeightStrategy):
+    """Fixed weights per asset class, equal weight inside a class over its available members.
+
+    The paper's 25/25/25/25 composite of Nasdaq-100, IDX30, the 10-year Treasury and crypto.
+    A class with no available member that week is left out and the others are scaled up.
+    Rebalanced every bar (weekly).
+    """
+
+    params = (
+        # asset class -> weight (normalised over classes present at each bar).
+        ('class_weights', None),
+        # ticker -> asset class for every feed.
+        ('asset_class', None),
+        # First decision bar (date or ISO string); None = first bar.
+        ('trade_start', None),
+    )
+
+    def __init__(self):
+        super().__init__()
+        if not self.p.class_weights or not self.p.asset_class:
+            raise ConfigError("ClassComposite needs class_weights and asset_class")
+        missing = [n for n in self._names if n not in self.p.asset_class]
+        if missing:
+            raise ConfigError(f"ClassComposite: no asset class for feeds {missing}")
+
+    def next(self):
+        if self._in_window():
+            super().next()
+
+    def target_weights(self):
+        n = len(self.datas)
+        avail = [self.is_tradable(i) for i in range(n)]
+        members: dict[str, list[int]] = {}
+        for i, name in enumerate(self._names):
+            cls = self.p.asset_class[name]
+            if cls in self.p.class_weights and avail[i]:
+                members.setdefault(cls, []).append(i)
+        total = sum(self.p.class_weights[c] for c in members)
+        w = np.zeros(n)
+        if total <= 0 or math.isclose(total, 0.0):
+            return w
+        for cls, idx in members.items():
+            for i in idx:
+                w[i] = self.p.class_weights[cls] / total / len(idx)
+        return w

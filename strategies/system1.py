@@ -1,0 +1,336 @@
+"""System 1 pipeline: data -> (train or reuse) LSTM and PPO bundles -> Backtrader backtests.
+
+Used by the CLI (:mod:`strategies.run`) and usable from Python::
+
+    from strategies.system1 import RunConfig, run_system1
+    results = run_system1(["hybrid_top5", "equal_weight", "sp500"], RunConfig(timesteps=20000))
+
+Chronology: the panel's weeks are split into the first ``train_frac`` (training: LSTM and PPO
+fit, feature statistics) and the rest (test). The first test decision is taken at the close of the
+last training week and filled at the open of the first test week; reported returns are those of
+the test weeks only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+from analyzers.metrics import compute_metrics
+from analyzers.portfolio import OrderStats, PortfolioReturns, TurnoverCosts, WeightsRecorder
+from feeds import get_benchmark, get_universe, load_panel, to_backtrader
+from feeds.errors import BundleError, ConfigError, DataError
+from feeds.panel import WeeklyPanel
+from strategies.commission import install_commissions
+from strategies.presets import Preset
+
+log = logging.getLogger(__name__)
+
+PERIODS_PER_YEAR = 52
+
+
+def default_bundle_dir() -> Path:
+    """Where trained bundles are kept by default: the user cache directory."""
+    import platformdirs
+    return Path(platformdirs.user_cache_dir("bt-rlportfolio")) / "bundles"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of a System 1 run (the CLI options)."""
+
+    universe: str = "paper"  #: universe preset (feeds.list_universes()) or comma-separated tickers
+    source: str = "packaged"  #: packaged | yfinance | files
+    data_path: str | None = None  #: user files (directory of CSVs or one long CSV) for source=files
+    start: str = "2018-01-01"  #: first date of the panel (the paper: 2018-01)
+    end: str = "2024-12-06"  #: last date (the packaged Nasdaq data ends 2024-12-06)
+    train_frac: float = 0.7  #: chronological training fraction of the weeks
+    tc: float = 0.001  #: proportional cost per unit of traded value (10 bp), env and Backtrader
+    seed: int = 0  #: seed of every random choice (LSTM init/batches, PPO, env)
+    timesteps: int | None = None  #: PPO timesteps (None = PPOConfig.total_timesteps)
+    cash: float = 1_000_000.0  #: starting cash of every backtest
+    cash_buffer: float = 0.02  #: cash kept to absorb the close-to-next-open move (strategies.base)
+    retrain: bool = False  #: retrain even if a matching bundle exists
+    bundle_dir: str | None = None  #: where bundles live (default: user cache dir)
+    progress: bool = True  #: progress bars for training
+    env_overrides: dict = field(default_factory=dict)  #: EnvConfig fields to override
+    ppo_overrides: dict = field(default_factory=dict)  #: PPOConfig fields to override
+    lstm_overrides: dict = field(default_factory=dict)  #: LSTMConfig fields to override
+
+    def bundles(self) -> Path:
+        return Path(self.bundle_dir) if self.bundle_dir else default_bundle_dir()
+
+
+@dataclass
+class StrategyResult:
+    """What one backtest produced (test weeks only)."""
+
+    name: str
+    returns: pd.Series
+    weights: pd.DataFrame
+    turnover: pd.Series
+    costs: pd.Series
+    orders: dict
+    metrics: dict
+    bundle: str | None = None
+
+
+# ----------------------------------------------------------------------------------- data
+def _universe(run: RunConfig):
+    if "," in run.universe:
+        return get_universe([t.strip() for t in run.universe.split(",") if t.strip()])
+    return get_universe(run.universe)
+
+
+def load_run_panel(run: RunConfig) -> WeeklyPanel:
+    """The weekly panel of the run's universe between ``start`` and ``end``."""
+    uni = _universe(run)
+    panel = load_panel(uni, source=run.source, path=run.data_path, start=run.start, end=run.end)
+    if len(panel) < 60:
+        raise DataError(f"only {len(panel)} weeks between {run.start} and {run.end}; the models "
+                        "need at least 60 (30-week LSTM lookback plus training and test); widen "
+                        "--start/--end")
+    return panel
+
+
+def split(panel: WeeklyPanel, train_frac: float) -> int:
+    """Number of training weeks; checks both parts are long enough."""
+    n_train = panel.split_index(train_frac)
+    if n_train < 40 or len(panel) - n_train < 8:
+        raise DataError(f"{len(panel)} weeks split at {train_frac:.0%} gives {n_train} training "
+                        f"and {len(panel) - n_train} test weeks; need >= 40 and >= 8: widen "
+                        "--start/--end or change --train-frac")
+    return n_train
+
+
+def _data_key(panel: WeeklyPanel, n_train: int) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(panel.tickers).encode())
+    h.update(pd.util.hash_pandas_object(panel.close.iloc[:n_train], index=True).values.tobytes())
+    h.update(pd.util.hash_pandas_object(panel.mask.iloc[:n_train].astype(int),
+                                        index=True).values.tobytes())
+    return h.hexdigest()
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+# ----------------------------------------------------------------------------------- configs
+def configs(run: RunConfig, preset: Preset):
+    from models.config import EnvConfig, LSTMConfig, PPOConfig
+    env = EnvConfig(**{"tc": run.tc, "top_k": preset.top_k or 5,
+                       "use_forecasts": preset.family == "hybrid", **run.env_overrides})
+    ppo = PPOConfig(**run.ppo_overrides)
+    if run.timesteps is not None:
+        ppo = replace(ppo, total_timesteps=int(run.timesteps))
+    lstm = LSTMConfig(**run.lstm_overrides)
+    return env, ppo, lstm
+
+
+# ----------------------------------------------------------------------------------- training
+class Trainer:
+    """Trains or reuses the bundles a set of presets needs (one LSTM shared by all of them)."""
+
+    def __init__(self, panel: WeeklyPanel, n_train: int, run: RunConfig):
+        self.panel, self.n_train, self.run = panel, n_train, run
+        self.data_key = _data_key(panel, n_train)
+        self.train_first = str(panel.index[0].date())
+        self.train_last = str(panel.index[n_train - 1].date())
+        self._lstm = None
+        self._forecasts = None
+        self.timings: dict[str, float] = {}
+
+    def _dir(self, name: str, key: str) -> Path:
+        return self.run.bundles() / f"{name}-{key}"
+
+    def _reuse(self, path: Path, variant: str):
+        from models.bundle import load_bundle
+        if self.run.retrain or not (path / "manifest.json").is_file():
+            return None
+        b = load_bundle(path)
+        b.verify_against(self.panel.tickers, variant=variant)
+        log.info("reusing %s bundle %s", variant, path)
+        return b
+
+    def lstm_bundle(self):
+        """The LSTM forecaster bundle (variant 'lstm'), trained on the training weeks."""
+        import time
+
+        from models.bundle import save_bundle
+        from models.config import EnvConfig
+        from models.forecaster import LSTMForecaster
+        _, _, lstm_cfg = configs(self.run, Preset("lstm", "lstm", 1, ""))
+        key = _key("lstm", self.data_key, lstm_cfg.to_dict(), self.run.seed)
+        path = self._dir("lstm", key)
+        b = self._reuse(path, "lstm")
+        if b is not None:
+            return b
+        lr = self.panel.log_returns.to_numpy(dtype=np.float64)
+        mask = self.panel.mask.to_numpy(dtype=bool)
+        t0 = time.perf_counter()
+        fc = LSTMForecaster(lstm_cfg, seed=self.run.seed, progress=self.run.progress)
+        fc.fit(lr[:self.n_train], mask[:self.n_train])
+        self.timings["lstm_fit_s"] = time.perf_counter() - t0
+        save_bundle(path, variant="lstm", tickers=self.panel.tickers, env_config=EnvConfig(),
+                    seed=self.run.seed, asset_class=self.panel.asset_class,
+                    train_first=self.train_first, train_last=self.train_last,
+                    lstm_config=lstm_cfg, forecaster=fc,
+                    extra={"key": key, "history": fc.history_})
+        from models.bundle import load_bundle
+        return load_bundle(path)
+
+    def forecasts(self) -> np.ndarray:
+        """Walk-forward forecasts for every week (row t forecasts t+1 from rows <= t)."""
+        if self._forecasts is None:
+            b = self.lstm_bundle()
+            self._lstm = b
+            lr = self.panel.log_returns.to_numpy(dtype=np.float64)
+            mask = self.panel.mask.to_numpy(dtype=bool)
+            self._forecasts = np.asarray(b.forecaster.forecast(lr, mask), dtype=np.float64)
+        return self._forecasts
+
+    def policy_bundle(self, preset: Preset):
+        """The PPO bundle of a hybrid_topK / ppo_topK preset."""
+        import time
+
+        from models.bundle import load_bundle, save_bundle
+        from models.portfolio_env import build_env_arrays
+        from models.ppo import train_portfolio_policy
+        env_cfg, ppo_cfg, lstm_cfg = configs(self.run, preset)
+        key = _key(preset.family, self.data_key, env_cfg.to_dict(), ppo_cfg.to_dict(),
+                   lstm_cfg.to_dict() if preset.family == "hybrid" else None, self.run.seed)
+        path = self._dir(preset.name, key)
+        b = self._reuse(path, preset.family)
+        if b is not None:
+            return b
+        n_avail = int(self.panel.mask.iloc[:self.n_train].any().sum())
+        if preset.top_k and preset.top_k > len(self.panel.tickers):
+            raise ConfigError(f"{preset.name}: K={preset.top_k} is larger than the "
+                              f"{len(self.panel.tickers)} assets of the universe; choose a "
+                              "smaller K or a wider universe")
+        log.info("%s: %d of %d assets trade in the training window", preset.name, n_avail,
+                 len(self.panel.tickers))
+        fc = self.forecasts() if preset.family == "hybrid" else None
+        arrays = build_env_arrays(self.panel, forecasts=fc)
+        t0 = time.perf_counter()
+        tp = train_portfolio_policy(arrays, self.n_train, env_cfg, ppo_cfg, lstm_forecasts=fc,
+                                    seed=self.run.seed, progress_bar=self.run.progress)
+        self.timings[f"ppo_{preset.name}_s"] = time.perf_counter() - t0
+        forecaster = self._lstm.forecaster if preset.family == "hybrid" else None
+        save_bundle(path, variant=preset.family, tickers=self.panel.tickers, env_config=env_cfg,
+                    seed=self.run.seed, asset_class=self.panel.asset_class,
+                    train_first=self.train_first, train_last=self.train_last,
+                    ppo_config=ppo_cfg, lstm_config=lstm_cfg if forecaster else None,
+                    builder=tp.builder, obs_norm=tp.obs_norm, model=tp.model,
+                    forecaster=forecaster, extra={"key": key, "preset": preset.name})
+        return load_bundle(path)
+
+
+# ----------------------------------------------------------------------------------- backtest
+def backtest(strategy_cls, params: dict, panel: WeeklyPanel, run: RunConfig, test_start,
+             name: str, periods_per_year: int = PERIODS_PER_YEAR) -> StrategyResult:
+    """Run one strategy in a fresh Cerebro on ``panel`` and keep the test weeks' results."""
+    cerebro = bt.Cerebro(stdstats=False)
+    datas = to_backtrader(panel)
+    for d in datas:
+        cerebro.adddata(d, name=d._name)
+    cerebro.broker.setcash(run.cash)
+    install_commissions(cerebro, datas, panel.asset_class, default_tc=run.tc)
+    cerebro.addstrategy(strategy_cls, cash_buffer=run.cash_buffer, **params)
+    cerebro.addanalyzer(PortfolioReturns, _name="returns")
+    cerebro.addanalyzer(WeightsRecorder, _name="weights")
+    cerebro.addanalyzer(TurnoverCosts, _name="turnover")
+    cerebro.addanalyzer(OrderStats, _name="orders")
+    strat = cerebro.run()[0]
+    a = strat.analyzers
+    rets = a.returns.get_analysis()
+    w = a.weights.get_analysis()
+    tc = a.turnover.get_analysis()
+    ts = pd.Timestamp(test_start)
+    rets = rets.loc[rets.index >= ts]
+    w = w.loc[w.index >= ts]
+    turnover = tc["turnover"].loc[tc["turnover"].index >= ts]
+    costs = tc["cost_frac"].loc[tc["cost_frac"].index >= ts]
+    orders = a.orders.get_analysis()
+    m = compute_metrics(rets, periods_per_year, turnover=turnover, costs=costs)
+    m["rejected_orders"] = int(orders.get("refused", 0))
+    bundle = getattr(getattr(strat, "bundle", None), "path", None)
+    return StrategyResult(name=name, returns=rets.rename(name), weights=w, turnover=turnover,
+                          costs=costs, orders=orders, metrics=m,
+                          bundle=str(bundle) if bundle else None)
+
+
+def strategy_for(preset: Preset, trainer: Trainer, panel: WeeklyPanel, trade_start):
+    """(strategy class, params, panel to run on) of a System 1 preset."""
+    from strategies import portfolio as P
+    fam = preset.family
+    if fam in ("hybrid", "ppo"):
+        cls = P.HybridLSTMPPO if fam == "hybrid" else P.PPOOnly
+        return cls, {"bundle": trainer.policy_bundle(preset), "top_k": preset.top_k,
+                     "trade_start": trade_start}, panel
+    if fam == "lstm":
+        return P.LSTMOnly, {"bundle": trainer.lstm_bundle(), "top_k": preset.top_k,
+                            "trade_start": trade_start}, panel
+    if fam == "equal_weight":
+        return P.EqualWeight, {"trade_start": trade_start}, panel
+    if fam == "composite":
+        bm = get_benchmark("composite")
+        return P.ClassComposite, {"class_weights": dict(bm.class_weights),
+                                  "asset_class": panel.asset_class,
+                                  "trade_start": trade_start}, panel
+    if fam == "index":
+        return P.BuyAndHold, {"trade_start": trade_start}, benchmark_panel("SPY", panel, trainer.run)
+    raise ConfigError(f"{preset.name} is not a System 1 strategy")
+
+
+def benchmark_panel(ticker: str, like: WeeklyPanel, run: RunConfig) -> WeeklyPanel:
+    """A one-ticker panel (e.g. SPY) on exactly the weeks of ``like``."""
+    src = run.source if run.source != "files" else "packaged"
+    p = load_panel(get_universe([ticker]), source=src, start=run.start, end=run.end)
+    frames = {f: getattr(p, f).reindex(like.index) for f in
+              ("open", "high", "low", "close", "volume", "returns", "log_returns")}
+    if frames["close"].iloc[0].isna().any():
+        raise DataError(f"benchmark {ticker} has no price on {like.index[0].date()}; choose a "
+                        "later --start")
+    mask = p.mask.reindex(like.index).fillna(False).astype(bool)
+    return WeeklyPanel(**frames, mask=mask, asset_class=dict(p.asset_class))
+
+
+def run_system1(names: list[str] | list[Preset], run: RunConfig
+                ) -> tuple[dict[str, StrategyResult], dict]:
+    """Train what the presets need (or reuse bundles) and backtest each on the test weeks.
+
+    Returns the results by preset name and a dict describing the run (windows, tickers, timings).
+    """
+    from strategies.presets import get_preset
+    presets = [get_preset(n) if isinstance(n, str) else n for n in names]
+    panel = load_run_panel(run)
+    n_train = split(panel, run.train_frac)
+    trainer = Trainer(panel, n_train, run)
+    trade_start = panel.index[n_train - 1]
+    test_start = panel.index[n_train]
+    out: dict[str, StrategyResult] = {}
+    for p in presets:
+        if p.system != 1:
+            raise ConfigError(f"{p.name} is a System 2 (alpha) strategy; run it on its own")
+        if p.top_k and p.top_k > len(panel.tickers):
+            raise ConfigError(f"{p.name}: K={p.top_k} is larger than the {len(panel.tickers)} "
+                              "assets of the universe; choose a smaller K or a wider universe")
+        cls, params, p_panel = strategy_for(p, trainer, panel, trade_start)
+        log.info("backtesting %s on %d test weeks from %s", p.name, len(panel) - n_train,
+                 test_start.date())
+        out[p.name] = backtest(cls, params, p_panel, run, test_start, p.name)
+    meta = {"train_weeks": n_train, "test_weeks": len(panel) - n_train,
+                "train_first": trainer.train_first, "train_last": trainer.train_last,
+                "test_first": str(test_start.date()), "test_last": str(panel.index[-1].date()),
+                "tickers": panel.tickers, "timings": trainer.timings}
+    return out, meta
