@@ -33,7 +33,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from feeds.errors import ConfigError
 from models.config import EnvConfig, PPOConfig
 from models.features import FeatureBuilder, FeatureLayout, fit_stats
-from models.portfolio_env import EnvArrays, PortfolioEnv
+from models.portfolio_env import EnvArrays, PortfolioEnv, build_env_arrays
 
 log = logging.getLogger(__name__)
 
@@ -144,16 +144,20 @@ class TrainedPolicy:
     train_end: int
 
 
-def train_portfolio_policy(arrays: EnvArrays, train_end_index: int, env_config: EnvConfig,
+def train_portfolio_policy(arrays: Any, train_end_index: int, env_config: EnvConfig,
                            ppo_config: PPOConfig, lstm_forecasts: np.ndarray | None = None,
                            seed: int = 0, timesteps: int | None = None,
                            progress_bar: bool = True, train_start_index: int = 0,
                            callback=None) -> TrainedPolicy:
     """Train the System 1 allocator on rows ``[train_start_index, train_end_index)``.
 
-    Feature statistics come from the training rows only. ``lstm_forecasts`` (T, N) override
+    ``arrays`` is an :class:`EnvArrays` or a :class:`feeds.panel.WeeklyPanel` (converted with
+    :func:`models.portfolio_env.build_env_arrays`). Feature statistics come from the training
+    rows only. ``lstm_forecasts`` (T, N) override
     ``arrays.forecasts``; they are required iff ``env_config.use_forecasts``.
     """
+    if not isinstance(arrays, EnvArrays):
+        arrays = build_env_arrays(arrays)
     fc = lstm_forecasts if lstm_forecasts is not None else arrays.forecasts
     if env_config.use_forecasts and fc is None:
         raise ConfigError("the hybrid variant needs LSTM forecasts; pass lstm_forecasts or use "

@@ -54,3 +54,14 @@ def test_train_portfolio_policy(use_fc):
                             config=cfg, start=39, end=60, builder=tp.builder)
     out = run_policy(test_env, tp.model, tp.obs_norm)
     assert len(out["rewards"]) == 60 - 1 - 39 and out["equity"] > 0
+
+
+def test_train_from_panel():
+    import pandas as pd
+    from feeds.panel import panel_from_close
+    _, close, *_ = synthetic_arrays(T=50, N=3, late=1, late_start=10)
+    idx = pd.date_range("2020-01-03", periods=50, freq="W-FRI")
+    panel = panel_from_close(pd.DataFrame(close, index=idx, columns=list("ABC")))
+    tp = train_portfolio_policy(panel, 35, EnvConfig(top_k=2, window=4, use_forecasts=False),
+                                TINY, seed=0, timesteps=64, progress_bar=False)
+    assert tp.builder.layout.n_assets == 3

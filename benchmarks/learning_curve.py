@@ -1,0 +1,206 @@
+"""System 1 speed and learning-curve benchmark (env steps/s, PPO steps/s, reward vs timesteps).
+
+Usage::
+
+    python benchmarks/learning_curve.py speed                 # env + PPO throughput, 32 assets
+    python benchmarks/learning_curve.py curve --seeds 0 1     # learning curve (hybrid, K=5)
+    python benchmarks/learning_curve.py curve --variant ppo --checkpoints 10000 25000 50000
+
+The curve trains PPO on the first 70% of the packaged ``paper`` panel (2018-01 .. 2024-12,
+32 assets; a seeded synthetic panel if the packaged data is unavailable) and, at each
+checkpoint, rolls the deterministic policy through the training window and the test window.
+It reports the mean weekly reward (log growth net of costs and the sparsity penalty) and the
+annualised Sharpe of the test window, next to the equal-weight portfolio on the same windows.
+Results are printed as a table and written as JSON (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.config import EnvConfig, LSTMConfig, PPOConfig  # noqa: E402
+from models.portfolio_env import EnvArrays, PortfolioEnv, build_env_arrays  # noqa: E402
+from models.ppo import ObsNormalizer, run_policy, train_portfolio_policy, train_ppo  # noqa: E402
+
+
+def load_arrays(synthetic: bool = False, seed: int = 0) -> EnvArrays:
+    if not synthetic:
+        try:
+            from feeds import load_panel
+            panel = load_panel("paper").slice("2018-01-01", "2024-12-31")
+            return build_env_arrays(panel)
+        except Exception as e:  # noqa: BLE001
+            print(f"packaged panel unavailable ({e}); using a synthetic panel", file=sys.stderr)
+    rng = np.random.default_rng(seed)
+    T, N = 365, 32
+    vol = rng.uniform(0.02, 0.08, N)
+    lr = rng.normal(0.001, 1.0, (T, N)) * vol + 0.3 * rng.normal(0, 0.02, (T, 1))
+    close = 100 * np.exp(np.cumsum(lr, axis=0))
+    opn = np.vstack([close[:1], close[:-1]])
+    lr[0] = 0
+    return EnvArrays(opn, close, lr, np.ones((T, N), bool), None, np.arange(T),
+                     tuple(f"S{i}" for i in range(N)))
+
+
+def equal_weight_rewards(arr: EnvArrays, cfg: EnvConfig, start: int, end: int) -> np.ndarray:
+    ew_cfg = EnvConfig(**{**cfg.to_dict(), "use_forecasts": False,
+                          "top_k": arr.close.shape[1], "tau": 0.0})
+    env = PortfolioEnv(**{**arr.env_kwargs(), "forecasts": None}, config=ew_cfg,
+                       start=start, end=end)
+    env.reset(seed=0)
+    out = []
+    while True:  # zero logits -> softmax over all available = 1/n
+        _, r, term, trunc, _ = env.step(np.zeros(arr.close.shape[1], np.float32))
+        out.append(r)
+        if term or trunc:
+            return np.array(out)
+
+
+def sharpe(r: np.ndarray) -> float:
+    return float(np.sqrt(52) * r.mean() / r.std()) if r.std() > 0 else 0.0
+
+
+def speed(args) -> None:
+    arr = load_arrays(args.synthetic)
+    T, N = arr.close.shape
+    train_end = int(round(0.7 * T))
+    fc = np.random.default_rng(0).normal(0, 0.01, (T, N))
+    cfg = EnvConfig(top_k=5)
+    env = PortfolioEnv(**{**arr.env_kwargs(), "forecasts": fc}, config=cfg, start=0, end=train_end)
+    env.reset(seed=0)
+    acts = np.random.default_rng(0).uniform(-1, 1, (20000, N)).astype(np.float32)
+    t0 = time.perf_counter()
+    for a in acts:
+        *_, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    env_sps = len(acts) / (time.perf_counter() - t0)
+    print(f"env: {env_sps:.0f} steps/s (random actions, {N} assets, observation {env.observation_space.shape[0]})")
+    rows = []
+    steps = args.speed_steps
+    for n_envs in args.n_envs:
+        for threads in args.threads:
+            pc = PPOConfig(n_envs=n_envs, n_steps=512 // n_envs, torch_threads=threads)
+            train_ppo(lambda: PortfolioEnv(**{**arr.env_kwargs(), "forecasts": fc}, config=cfg,
+                                           start=0, end=train_end), pc, seed=0,
+                      total_timesteps=512, progress_bar=False)  # warm-up (imports, allocator)
+            t0 = time.perf_counter()
+            train_ppo(lambda: PortfolioEnv(**{**arr.env_kwargs(), "forecasts": fc}, config=cfg,
+                                           start=0, end=train_end), pc, seed=0,
+                      total_timesteps=steps, progress_bar=False)
+            sps = steps / (time.perf_counter() - t0)
+            rows.append({"n_envs": n_envs, "torch_threads": threads, "steps_per_s": sps})
+            print(f"PPO n_envs={n_envs} (n_steps={512 // n_envs}) threads={threads}: {sps:.0f} steps/s")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"env_steps_per_s": env_sps, "ppo": rows}, indent=2))
+
+
+def curve(args) -> None:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    arr = load_arrays(args.synthetic)
+    T, N = arr.close.shape
+    train_end = int(round(0.7 * T))
+    use_fc = args.variant == "hybrid"
+    cfg = EnvConfig(top_k=args.top_k, use_forecasts=use_fc)
+    fc = None
+    if use_fc and args.forecast_cache and Path(args.forecast_cache).is_file():
+        fc = np.load(args.forecast_cache)["forecasts"]
+    elif use_fc:
+        from models.forecaster import LSTMForecaster
+        t0 = time.perf_counter()
+        f = LSTMForecaster(LSTMConfig(), seed=0).fit(arr.log_returns[:train_end], arr.mask[:train_end])
+        fc = f.forecast(arr.log_returns, arr.mask)
+        print(f"LSTM fit + forecast: {time.perf_counter() - t0:.1f} s")
+        if args.forecast_cache:
+            np.savez(args.forecast_cache, forecasts=fc)
+    kw = {**arr.env_kwargs(), "forecasts": fc}
+    ew_train = equal_weight_rewards(arr, cfg, 0, train_end)
+    ew_test = equal_weight_rewards(arr, cfg, train_end - 1, T)
+    print(f"equal weight: train mean reward {ew_train.mean():.5f}, test mean {ew_test.mean():.5f}, "
+          f"test Sharpe {sharpe(ew_test):.2f}")
+    checkpoints = sorted(args.checkpoints)
+    results = []
+
+    for seed in args.seeds:
+        class Eval(BaseCallback):
+            def __init__(self):
+                super().__init__()
+                self.todo = list(checkpoints)
+                self.t_eval = 0.0
+                self.t0 = time.perf_counter()
+
+            def _on_step(self) -> bool:
+                if self.todo and self.num_timesteps >= self.todo[0]:
+                    self.todo.pop(0)
+                    e0 = time.perf_counter()
+                    norm = ObsNormalizer.from_vecnormalize(self.model.get_env())
+                    builder = self.model.get_env().venv.envs[0].unwrapped.builder
+                    tr = run_policy(PortfolioEnv(**kw, config=cfg, start=0, end=train_end,
+                                                 builder=builder), self.model, norm)
+                    te = run_policy(PortfolioEnv(**kw, config=cfg, start=train_end - 1, end=T,
+                                                 builder=builder), self.model, norm)
+                    self.t_eval += time.perf_counter() - e0
+                    rt, rte = np.array(tr["rewards"]), np.array(te["rewards"])
+                    eps = [ep["r"] / ep["l"] for ep in self.model.ep_info_buffer]
+                    row = {"seed": seed, "timesteps": self.num_timesteps,
+                           "train_seconds": time.perf_counter() - self.t0 - self.t_eval,
+                           "rollout_mean_reward": float(np.mean(eps)) if eps else float("nan"),
+                           "train_mean_reward": float(rt.mean()), "test_mean_reward": float(rte.mean()),
+                           "test_sharpe": sharpe(rte),
+                           "test_avg_holdings": float(np.mean([np.count_nonzero(w) for w in te["weights"]]))}
+                    results.append(row)
+                    print(json.dumps(row), flush=True)
+                return bool(self.todo)
+
+        pc = PPOConfig(n_envs=args.n_envs, n_steps=512 // args.n_envs)
+        train_portfolio_policy(arr, train_end, cfg, pc, lstm_forecasts=fc, seed=seed,
+                               timesteps=checkpoints[-1], progress_bar=False, callback=Eval())
+    print("\n| timesteps | train s | rollout reward | train-window reward | test reward | test Sharpe |")
+    print("|---|---|---|---|---|---|")
+    for ts in checkpoints:
+        rs = [r for r in results if r["timesteps"] >= ts and r["timesteps"] < ts + 512]
+        if not rs:
+            continue
+        m = {k: np.mean([r[k] for r in rs]) for k in rs[0] if k not in ("seed",)}
+        print(f"| {ts} | {m['train_seconds']:.0f} | {m['rollout_mean_reward']:.5f} | "
+              f"{m['train_mean_reward']:.5f} | {m['test_mean_reward']:.5f} | {m['test_sharpe']:.2f} |")
+    print(f"| equal weight | - | - | {ew_train.mean():.5f} | {ew_test.mean():.5f} | {sharpe(ew_test):.2f} |")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"variant": args.variant, "top_k": args.top_k,
+                                              "equal_weight": {"train": float(ew_train.mean()),
+                                                               "test": float(ew_test.mean())},
+                                              "results": results}, indent=2))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", choices=["speed", "curve"])
+    ap.add_argument("--synthetic", action="store_true", help="use a seeded synthetic panel")
+    ap.add_argument("--variant", choices=["hybrid", "ppo"], default="hybrid")
+    ap.add_argument("--top-k", type=int, default=5)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--checkpoints", type=int, nargs="+",
+                    default=[10_000, 25_000, 50_000, 100_000, 200_000])
+    ap.add_argument("--n-envs", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--speed-steps", type=int, default=8192)
+    ap.add_argument("--forecast-cache", default=None,
+                    help="npz file to reuse/save the LSTM forecasts (hybrid)")
+    ap.add_argument("--out", default=None, help="write results as JSON here")
+    args = ap.parse_args(argv)
+    if args.mode == "curve":
+        args.n_envs = args.n_envs[0]
+    (speed if args.mode == "speed" else curve)(args)
+
+
+if __name__ == "__main__":
+    main()
