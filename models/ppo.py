@@ -124,8 +124,15 @@ def train_ppo(env_fn: Callable[[], gym.Env], ppo_config: PPOConfig, seed: int = 
     return model, vn
 
 
-def policy_action(model: PPO, obs_norm: ObsNormalizer, obs: np.ndarray) -> np.ndarray:
-    """Deterministic policy action (the mean, clipped to the action box) for one raw observation."""
+def policy_action(model: PPO, obs_norm: "ObsNormalizer | VecNormalize",
+                  obs: np.ndarray) -> np.ndarray:
+    """Deterministic policy action (the mean, clipped to the action box) for one raw observation.
+
+    ``obs_norm`` is an :class:`ObsNormalizer` or a ``VecNormalize`` (used as in
+    ``training=False`` mode: its statistics are read, never updated).
+    """
+    if isinstance(obs_norm, VecNormalize):
+        obs_norm = ObsNormalizer.from_vecnormalize(obs_norm)
     act, _ = model.predict(obs_norm.normalize(obs), deterministic=True)
     return np.asarray(act, dtype=np.float64).reshape(-1)
 
