@@ -92,7 +92,8 @@ def main() -> None:
     r = synthetic_panel(args.weeks, args.assets)
     m = np.ones_like(r, dtype=bool)
     cfg = replace(LSTMConfig(), max_epochs=args.epochs, patience=args.epochs)
-    print(f"{args.assets} assets x {args.weeks} weeks, lookback {cfg.lookback}, hidden {cfg.hidden}, "
+    print(f"{args.assets} assets x {args.weeks} weeks, lookback {cfg.lookback}, "
+          f"hidden {cfg.hidden}, "
           f"{args.epochs} epochs, batch {cfg.batch_size}, {args.threads} torch threads")
 
     tb, tl = [], []

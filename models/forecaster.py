@@ -8,7 +8,7 @@ Implementation notes
 --------------------
 * **Independent weights, one batched pass.** The parameters of the N per-asset networks are
   stacked with a leading asset dimension (``W_ih: (N, 4H)``, ``W_hh: (N, H, 4H)``, ...) and the
-  LSTM recurrence is written with ``torch.baddbmm`` over ``(N, batch, ...)``. Asset ``i``'s
+  LSTM recurrence is written with one ``torch.bmm`` per step over ``(N, batch, ...)``. Asset ``i``'s
   network only ever sees asset ``i``'s series, and the loss is a *sum over assets* of per-asset
   mean losses, so asset ``i``'s gradient comes only from its own windows. Adam and its L2 weight
   decay are element-wise, so one Adam over the stacked tensors equals N separate Adams (the one
@@ -139,7 +139,7 @@ class LSTMForecaster:
     def _net(p: dict[str, torch.Tensor], x: torch.Tensor, dropout: float = 0.0,
              gen: torch.Generator | None = None) -> torch.Tensor:
         """x: (N, B, L) z-scored inputs -> (N, B) predicted next z-score."""
-        n, b, L = x.shape
+        n, b, _ = x.shape
         hdim = p["w_hh"].shape[1]
         # One baddbmm per step: [h, x_t, 1] @ [[W_hh], [w_ih], [b]]. Folding the input and bias
         # into the recurrent matmul keeps their gradients a single bmm instead of large
@@ -190,7 +190,8 @@ class LSTMForecaster:
         if T < need or not (counts >= need).any():
             raise DataError(
                 f"LSTM forecaster needs at least {need} weeks of available returns for some asset "
-                f"(lookback {L} + {_MIN_EXTRA_ROWS}); got {T} weeks, at most {int(counts.max(initial=0))} "
+                f"(lookback {L} + {_MIN_EXTRA_ROWS}); got {T} weeks, at most "
+                f"{int(counts.max(initial=0))} "
                 f"available for any asset"
             )
 

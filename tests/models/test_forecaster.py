@@ -90,7 +90,8 @@ def test_forecast_in_log_return_units(fitted, panel):
     assert np.nanmax(np.abs(f)) < 5 * np.nanstd(r)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(t=st.integers(0, 118), seed=st.integers(0, 2**31 - 1), drop=st.booleans())
 def test_causal_future_rows_never_change_past_forecasts(fitted, panel, t, seed, drop):
     r, m = panel
@@ -136,7 +137,8 @@ def test_assets_are_independent(panel):
     b = LSTMForecaster(SMALL, seed=1).fit(r2[:90], m[:90])
     for k in ("w_ih", "w_hh", "b", "w_out", "b_out"):
         torch.testing.assert_close(a.state_dict()[k][0], b.state_dict()[k][0], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(a.forecast(r, m)[:, 0], b.forecast(r2, m)[:, 0], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(a.forecast(r, m)[:, 0], b.forecast(r2, m)[:, 0],
+                               rtol=1e-4, atol=1e-7)
 
 
 def test_unavailable_values_are_ignored(panel):
@@ -250,7 +252,8 @@ def test_batched_network_matches_nn_lstm(fitted):
     """The hand-written batched recurrence is exactly nn.LSTM + linear head, per asset."""
     sd = fitted.state_dict()
     H = SMALL.hidden
-    perm = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H), torch.arange(2 * H, 3 * H)])
+    perm = torch.cat([torch.arange(0, 2 * H), torch.arange(3 * H, 4 * H),
+                      torch.arange(2 * H, 3 * H)])
     x = torch.randn(3, 5, SMALL.lookback, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ours = LSTMForecaster._net({k: sd[k] for k in ("w_ih", "w_hh", "b", "w_out", "b_out")}, x)
