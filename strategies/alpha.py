@@ -1,0 +1,347 @@
+"""System 2 Backtrader strategies: one daily stock feed, a position p in [-1, 1] = its target weight.
+
+    cerebro.adddata(daily_to_backtrader(df, "AAPL"), name="AAPL")
+    cerebro.addstrategy(AlphaPPO, policy="~/.cache/.../AAPL_seed0", trade_start="2022-01-03")
+
+Strategies (all subclass :class:`strategies.base.TargetWeightStrategy`: decide at the close of
+bar t, fill at the open of t+1, fractional sizes, ``cash_buffer`` of the value kept in cash):
+
+* :class:`AlphaPPO`: a trained :class:`models.alpha_train.AlphaPolicy` (or a bundle folder) weights
+  the 50 standardised alphas; the composite signal becomes the position (long/short).
+* :class:`AlphaEqualWeight`: all alphas weighted 1/N, same signal -> position map.
+* :class:`BuyAndHoldStock`: weight 1 from ``trade_start`` on.
+* :class:`RandomEntryExit`: seeded random entries/exits (long only by default).
+* :class:`MomentumStrategy`: sign of the trailing ``lookback``-day return (long/short).
+
+How the alpha strategies stay causal (and why this is honest): the strategy keeps its own copy of
+the bars it has been shown (appended in ``next``/``prenext`` from ``data.open[0]`` etc.; it never
+reads the feed's preloaded arrays) and, at each decision, evaluates the alphas and the market
+state on that visible history (all of it by default, or the last ``history_bars`` bars). This is
+exactly the computation of the training environment (``prepare_stock``) on data up to t, so the
+position at t cannot depend on later bars (``tests/strategies/test_alpha_strategies.py`` alters
+the bars after t and checks the decisions up to t do not move). Evaluating 50 alphas costs
+~25-30 ms per decision (pandas overhead, nearly independent of the history length), so a
+``signal_cache`` (a plain dict) may be shared between strategies run on the same stock (e.g. the
+seeds of a study and the equal-weight baseline): it is keyed by a digest of the exact visible
+history, so a cached row is only reused for an identical past.
+
+Decisions are only taken from ``trade_start`` (a date; None = from the first bar with enough
+history): before it the strategies hold cash and only record bars. The held weight passed to the
+policy as ``prev_position`` is position value / portfolio value at the close (as in the env).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from feeds.errors import ConfigError
+from strategies.base import TargetWeightStrategy
+
+__all__ = ["AlphaPPO", "AlphaEqualWeight", "BuyAndHoldStock", "RandomEntryExit",
+           "MomentumStrategy", "SingleStockStrategy", "resolve_policy"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_policy(policy, alphas=None, ticker: str | None = None):
+    """An AlphaPolicy / EqualWeightPolicy as given, or loaded from a bundle folder path."""
+    if isinstance(policy, (str, Path)):
+        from models.alpha_train import load_alpha_bundle
+        return load_alpha_bundle(policy, alphas=alphas, ticker=ticker)
+    if policy is None or not hasattr(policy, "alphas"):
+        raise ConfigError("policy must be an AlphaPolicy, an EqualWeightPolicy or an alpha "
+                          f"bundle folder, got {type(policy).__name__}")
+    return policy
+
+
+def _schedule(policy, ticker: str | None) -> list[tuple[pd.Timestamp | None, Any]]:
+    """``policy`` or ``[(from_date, policy), ...]`` -> sorted [(from_date or None, policy)]."""
+    if isinstance(policy, (list, tuple)) and policy and isinstance(policy[0], (list, tuple)):
+        out = [(pd.Timestamp(d) if d is not None else None, resolve_policy(p, ticker=ticker))
+               for d, p in policy]
+        out.sort(key=lambda x: pd.Timestamp.min if x[0] is None else x[0])
+        return out
+    return [(None, resolve_policy(policy, ticker=ticker))]
+
+
+class SingleStockStrategy(TargetWeightStrategy):
+    """Base of the System 2 strategies: one feed, target position in [-1, 1], history kept.
+
+    Subclasses implement :meth:`position` (return a float, or None to keep the holdings). The
+    decisions are recorded in ``self.decisions`` (list of ``(date, position)``).
+    """
+
+    params = (
+        # First decision date (decided at that close, filled at the next open); None = first bar.
+        ('trade_start', None),
+        # Short positions allowed (negative weights); the alpha strategies and momentum short.
+        ('allow_short', True),
+    )
+
+    def __init__(self):
+        super().__init__()
+        if len(self.datas) != 1:
+            raise ConfigError(f"{type(self).__name__} trades exactly one daily feed, "
+                              f"got {len(self.datas)}")
+        self._ts = pd.Timestamp(self.p.trade_start) if self.p.trade_start is not None else None
+        self._cap = 512
+        self._ohlcv = np.empty((self._cap, 5), dtype=float)
+        self._dates: list = []
+        self.decisions: list[tuple[pd.Timestamp, float]] = []
+        self._last_target: float | None = None
+
+    # ---------------------------------------------------------------- visible history
+    def _record_bar(self) -> None:
+        n = len(self._dates)
+        if n == self._cap:
+            self._cap *= 2
+            grown = np.empty((self._cap, 5), dtype=float)
+            grown[:n] = self._ohlcv[:n]
+            self._ohlcv = grown
+        d = self.datas[0]
+        self._ohlcv[n] = (d.open[0], d.high[0], d.low[0], d.close[0], d.volume[0])
+        self._dates.append(d.datetime.datetime(0))
+
+    def history(self, bars: int | None = None) -> pd.DataFrame:
+        """The bars seen so far (up to and including the current one), as an OHLCV frame."""
+        n = len(self._dates)
+        a = 0 if bars is None else max(0, n - int(bars))
+        return pd.DataFrame(self._ohlcv[a:n].copy(),
+                            index=pd.DatetimeIndex(self._dates[a:n], name="date"),
+                            columns=["open", "high", "low", "close", "volume"])
+
+    @property
+    def n_bars(self) -> int:
+        return len(self._dates)
+
+    def prenext(self):
+        self._record_bar()
+
+    def next(self):
+        self._record_bar()
+        super().next()
+
+    def now(self) -> pd.Timestamp:
+        return pd.Timestamp(self._dates[-1])
+
+    def held_weight(self) -> float:
+        return float(next(iter(self.current_weights().values())))
+
+    def _submit(self, i: int, size: float) -> None:
+        # A long <-> short flip is sent as two market orders, close first then open: if the
+        # broker refuses the opening part (cash after a gap), the old position is still closed.
+        pos = float(self.getposition(self.datas[i]).size)
+        if pos and (pos + size) * pos < 0.0:
+            super()._submit(i, -pos)
+            super()._submit(i, pos + size)
+            return
+        super()._submit(i, size)
+
+    # ---------------------------------------------------------------- decision
+    def position(self) -> float | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def target_weights(self):
+        if self._ts is not None and self.now() < self._ts:
+            return None
+        p = self.position()
+        if p is None:
+            return None
+        p = float(p)
+        if not math.isfinite(p):
+            raise ValueError(f"{type(self).__name__}: position {p} is not finite")
+        p = float(np.clip(p, -1.0, 1.0))
+        self.decisions.append((self.now(), p))
+        self._last_target = p
+        return [p]
+
+
+class _AlphaStrategy(SingleStockStrategy):
+    """Shared alpha state: evaluate alphas and market state on the visible history."""
+
+    params = (
+        # Bars of visible history the alphas are evaluated on; None = all bars seen so far
+        # (identical to the training env's evaluation); an int >= required_history trims it.
+        ('history_bars', None),
+        # Optional dict shared by strategies on the same stock: raw alpha rows keyed by a digest
+        # of the exact visible history (saves re-evaluating alphas; cannot leak the future).
+        ('signal_cache', None),
+    )
+
+    def _policy_at(self, when: pd.Timestamp):
+        cur = self._sched[0][1]
+        for d, p in self._sched:
+            if d is None or d <= when:
+                cur = p
+        return cur
+
+    def _raw_row(self, hist: pd.DataFrame, alphas) -> np.ndarray:
+        from models.alphas import alphas_hash, evaluate_alphas
+        cache = self.p.signal_cache
+        key = None
+        if cache is not None:
+            h = hashlib.blake2b(digest_size=16)
+            h.update(alphas_hash(alphas).encode())
+            h.update(hist.index.asi8.tobytes())
+            h.update(np.ascontiguousarray(hist.to_numpy()).tobytes())
+            key = h.hexdigest()
+            row = cache.get(key)
+            if row is not None:
+                return row
+        row = evaluate_alphas(hist, alphas).to_numpy(dtype=float)[-1]
+        if cache is not None:
+            cache[key] = row
+        return row
+
+    def alpha_state(self, policy):
+        """(z_t, log returns, trend_t, vol63_t) at the current bar, or None if too little history."""
+        from models.alpha_env import market_state
+        need = policy.required_history
+        if self.n_bars < need:
+            return None
+        bars = self.p.history_bars
+        if bars is not None and int(bars) < need:
+            raise ConfigError(f"history_bars={bars} is below the {need} bars the alphas need")
+        hist = self.history(bars)
+        if not np.all(np.isfinite(hist.to_numpy()[-need:])):
+            return None
+        raw = self._raw_row(hist, policy.alphas)
+        z = policy.scaler.transform(raw[None, :])
+        z = np.asarray(z, dtype=float)[-1]
+        lr, trend, vol = market_state(hist["close"].to_numpy(dtype=float))
+        return z, lr, float(trend[-1]), float(vol[-1])
+
+
+class AlphaPPO(_AlphaStrategy):
+    """PPO weighting of formulaic alphas for one stock (the paper's System 2), daily.
+
+    Each close: standardised alphas z_t and market state from the visible history, the policy's
+    deterministic action -> L1-normalised alpha weights -> composite signal -> position
+    (tanh, volatility-targeted, capped at 1) -> target weight of the feed (negative = short).
+    """
+
+    params = (
+        # An AlphaPolicy, a bundle folder (str/Path), or a list of (from_date, policy) pairs for
+        # walk-forward use (the policy whose from_date is the latest <= the decision date decides).
+        ('policy', None),
+    )
+
+    def __init__(self):
+        super().__init__()
+        if self.p.policy is None:
+            raise ConfigError("AlphaPPO needs policy= (an AlphaPolicy or a bundle folder)")
+        self._sched = _schedule(self.p.policy, None)
+
+    def position(self):
+        pol = self._policy_at(self.now())
+        st = self.alpha_state(pol)
+        if st is None:
+            return None
+        z, lr, trend, vol = st
+        t = len(lr) - 1
+        obs = pol._obs(z, lr, trend, vol, t, self.held_weight())
+        return pol._position(pol.action(obs), z, vol)
+
+
+class AlphaEqualWeight(_AlphaStrategy):
+    """Equal-weighted alphas (1/N), the same signal -> position map as AlphaPPO."""
+
+    params = (
+        # An EqualWeightPolicy (EqualWeightPolicy.fit on the training window), an AlphaPolicy or
+        # bundle folder (its alphas, scaler and config are used), or (from_date, policy) pairs.
+        ('policy', None),
+    )
+
+    def __init__(self):
+        super().__init__()
+        if self.p.policy is None:
+            raise ConfigError("AlphaEqualWeight needs policy= (an EqualWeightPolicy fitted on the "
+                              "training window, or a trained AlphaPolicy / bundle folder)")
+        self._sched = _schedule(self.p.policy, None)
+
+    def position(self):
+        from models.alpha_train import equal_weight_position
+        pol = self._policy_at(self.now())
+        st = self.alpha_state(pol)
+        if st is None:
+            return None
+        z, _, _, vol = st
+        return equal_weight_position(z, vol, pol.config)
+
+
+class _DiscreteStrategy(SingleStockStrategy):
+    """Trades only when the target changes (entries/exits); the weight drifts in between."""
+
+    def target_weights(self):
+        before = self._last_target
+        w = super().target_weights()
+        if w is None or (before is not None and w[0] == before):
+            return None
+        return w
+
+
+class BuyAndHoldStock(_DiscreteStrategy):
+    """Buy the stock at the first decision (weight 1 minus the cash buffer) and hold it."""
+
+    params = (('allow_short', False),)  # long only
+
+    def position(self):
+        return 1.0
+
+
+class RandomEntryExit(_DiscreteStrategy):
+    """Seeded random entry/exit: flat -> enter with ``p_entry``, in -> exit with ``p_exit``.
+
+    The path is :func:`models.alpha_train.random_entry_exit` indexed by the number of decisions
+    since ``trade_start`` (the same seed gives the same path whatever the warm-up history).
+    """
+
+    params = (
+        ('seed', 0),  # seed of the entry/exit draws
+        ('p_entry', 0.05),  # daily probability of entering when flat
+        ('p_exit', 0.05),  # daily probability of exiting when in a position
+        ('long_only', True),  # entries are long; False = a fair coin for long or short
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._k = 0
+        self._path = np.zeros(0)
+
+    def position(self):
+        from models.alpha_train import random_entry_exit
+        if self._k >= len(self._path):  # prefix-stable: a longer draw extends the same path
+            n = max(256, 2 * len(self._path))
+            self._path = random_entry_exit(n, int(self.p.seed), float(self.p.p_entry),
+                                           float(self.p.p_exit), bool(self.p.long_only))
+        p = float(self._path[self._k])
+        self._k += 1
+        return p
+
+
+class MomentumStrategy(_DiscreteStrategy):
+    """Long after a rise, short after a fall: sign of C_t / C_{t-lookback} - 1 (flat if unknown)."""
+
+    params = (
+        ('lookback', 63),  # trailing window in bars (63 days = 3 months)
+        ('long_only', False),  # True = flat instead of short after a fall
+    )
+
+    def position(self):
+        from models.alpha_train import momentum_position
+        n = int(self.p.lookback) + 1
+        close = self._ohlcv[max(0, self.n_bars - n):self.n_bars, 3]
+        return momentum_position(close, int(self.p.lookback), bool(self.p.long_only))
+
+
+STRATEGY_FOR_FAMILY: dict[str, type] = {
+    "alpha_ppo": AlphaPPO, "alpha_equal": AlphaEqualWeight, "buy_hold": BuyAndHoldStock,
+    "random_entry_exit": RandomEntryExit, "momentum": MomentumStrategy,
+}
