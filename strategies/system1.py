@@ -177,7 +177,8 @@ class Trainer:
         lr = self.panel.log_returns.to_numpy(dtype=np.float64)
         mask = self.panel.mask.to_numpy(dtype=bool)
         t0 = time.perf_counter()
-        fc = LSTMForecaster(lstm_cfg, seed=self.run.seed, progress=self.run.progress)
+        fc = LSTMForecaster(lstm_cfg, seed=self.run.seed, num_threads=1,
+                            progress=self.run.progress)
         fc.fit(lr[:self.n_train], mask[:self.n_train])
         self.timings["lstm_fit_s"] = time.perf_counter() - t0
         save_bundle(path, variant="lstm", tickers=self.panel.tickers, env_config=EnvConfig(),
