@@ -77,13 +77,15 @@ def speed(args) -> None:
     env = PortfolioEnv(**{**arr.env_kwargs(), "forecasts": fc}, config=cfg, start=0, end=train_end)
     env.reset(seed=0)
     acts = np.random.default_rng(0).uniform(-1, 1, (20000, N)).astype(np.float32)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for a in acts:
         *_, term, trunc, _ = env.step(a)
         if term or trunc:
             env.reset()
     env_sps = len(acts) / (time.perf_counter() - t0)
-    print(f"env: {env_sps:.0f} steps/s (random actions, {N} assets, observation {env.observation_space.shape[0]})")
+    env_cpu = len(acts) / (time.process_time() - c0)
+    print(f"env: {env_sps:.0f} steps/s wall, {env_cpu:.0f} per CPU-second (random actions, "
+          f"{N} assets, observation {env.observation_space.shape[0]})")
     rows = []
     steps = args.speed_steps
     for n_envs in args.n_envs:
@@ -92,13 +94,16 @@ def speed(args) -> None:
             train_ppo(lambda: PortfolioEnv(**{**arr.env_kwargs(), "forecasts": fc}, config=cfg,
                                            start=0, end=train_end), pc, seed=0,
                       total_timesteps=512, progress_bar=False)  # warm-up (imports, allocator)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             train_ppo(lambda: PortfolioEnv(**{**arr.env_kwargs(), "forecasts": fc}, config=cfg,
                                            start=0, end=train_end), pc, seed=0,
                       total_timesteps=steps, progress_bar=False)
             sps = steps / (time.perf_counter() - t0)
-            rows.append({"n_envs": n_envs, "torch_threads": threads, "steps_per_s": sps})
-            print(f"PPO n_envs={n_envs} (n_steps={512 // n_envs}) threads={threads}: {sps:.0f} steps/s")
+            cpu = steps / (time.process_time() - c0)
+            rows.append({"n_envs": n_envs, "torch_threads": threads, "steps_per_s": sps,
+                         "steps_per_cpu_s": cpu})
+            print(f"PPO n_envs={n_envs} (n_steps={512 // n_envs}) threads={threads}: "
+                  f"{sps:.0f} steps/s wall, {cpu:.0f} per CPU-second")
     if args.out:
         Path(args.out).write_text(json.dumps({"env_steps_per_s": env_sps, "ppo": rows}, indent=2))
 
@@ -137,11 +142,12 @@ def curve(args) -> None:
                 self.todo = list(checkpoints)
                 self.t_eval = 0.0
                 self.t0 = time.perf_counter()
+                self.c0 = time.process_time()
 
             def _on_step(self) -> bool:
                 if self.todo and self.num_timesteps >= self.todo[0]:
                     self.todo.pop(0)
-                    e0 = time.perf_counter()
+                    e0, c1 = time.perf_counter(), time.process_time()
                     norm = ObsNormalizer.from_vecnormalize(self.model.get_env())
                     builder = self.model.get_env().venv.envs[0].unwrapped.builder
                     tr = run_policy(PortfolioEnv(**kw, config=cfg, start=0, end=train_end,
@@ -149,10 +155,12 @@ def curve(args) -> None:
                     te = run_policy(PortfolioEnv(**kw, config=cfg, start=train_end - 1, end=T,
                                                  builder=builder), self.model, norm)
                     self.t_eval += time.perf_counter() - e0
+                    self.c_eval = getattr(self, "c_eval", 0.0) + time.process_time() - c1
                     rt, rte = np.array(tr["rewards"]), np.array(te["rewards"])
                     eps = [ep["r"] / ep["l"] for ep in self.model.ep_info_buffer]
                     row = {"seed": seed, "timesteps": self.num_timesteps,
                            "train_seconds": time.perf_counter() - self.t0 - self.t_eval,
+                           "train_cpu_seconds": time.process_time() - self.c0 - self.c_eval,
                            "rollout_mean_reward": float(np.mean(eps)) if eps else float("nan"),
                            "train_mean_reward": float(rt.mean()), "test_mean_reward": float(rte.mean()),
                            "test_sharpe": sharpe(rte),
@@ -164,16 +172,18 @@ def curve(args) -> None:
         pc = PPOConfig(n_envs=args.n_envs, n_steps=512 // args.n_envs)
         train_portfolio_policy(arr, train_end, cfg, pc, lstm_forecasts=fc, seed=seed,
                                timesteps=checkpoints[-1], progress_bar=False, callback=Eval())
-    print("\n| timesteps | train s | rollout reward | train-window reward | test reward | test Sharpe |")
-    print("|---|---|---|---|---|---|")
+    print("\n| timesteps | train s (wall) | train CPU s | rollout reward | train-window reward "
+          "| test reward | test Sharpe |")
+    print("|---|---|---|---|---|---|---|")
     for ts in checkpoints:
         rs = [r for r in results if r["timesteps"] >= ts and r["timesteps"] < ts + 512]
         if not rs:
             continue
         m = {k: np.mean([r[k] for r in rs]) for k in rs[0] if k not in ("seed",)}
-        print(f"| {ts} | {m['train_seconds']:.0f} | {m['rollout_mean_reward']:.5f} | "
+        print(f"| {ts} | {m['train_seconds']:.0f} | {m.get('train_cpu_seconds', float('nan')):.0f} "
+              f"| {m['rollout_mean_reward']:.5f} | "
               f"{m['train_mean_reward']:.5f} | {m['test_mean_reward']:.5f} | {m['test_sharpe']:.2f} |")
-    print(f"| equal weight | - | - | {ew_train.mean():.5f} | {ew_test.mean():.5f} | {sharpe(ew_test):.2f} |")
+    print(f"| equal weight | - | - | - | {ew_train.mean():.5f} | {ew_test.mean():.5f} | {sharpe(ew_test):.2f} |")
     if args.out:
         Path(args.out).write_text(json.dumps({"variant": args.variant, "top_k": args.top_k,
                                               "equal_weight": {"train": float(ew_train.mean()),
