@@ -7,7 +7,7 @@ from models.ppo import (ObsNormalizer, policy_action, run_policy, train_portfoli
                         train_ppo)
 from tests.models._s1data import synthetic_arrays
 
-TINY = PPOConfig(n_steps=64, batch_size=32, n_epochs=2, net_arch=(16, 16), total_timesteps=128)
+TINY = PPOConfig(n_steps=64, batch_size=32, n_epochs=2, net_arch=(16, 16), total_timesteps=64)
 
 
 def _env_fn():
