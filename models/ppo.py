@@ -101,10 +101,8 @@ def train_ppo(env_fn: Callable[[], gym.Env], ppo_config: PPOConfig, seed: int = 
     steps = int(total_timesteps if total_timesteps is not None else cfg.total_timesteps)
     if steps < 1:
         raise ConfigError(f"total_timesteps must be >= 1, got {steps}")
-    rollout = cfg.n_steps * cfg.n_envs
-    if rollout % cfg.batch_size and rollout < cfg.batch_size:
-        raise ConfigError(f"n_steps * n_envs = {rollout} is smaller than batch_size "
-                          f"{cfg.batch_size}; raise n_steps or lower batch_size")
+    if cfg.n_steps * cfg.n_envs < 2:
+        raise ConfigError("n_steps * n_envs must be >= 2 (PPO needs a rollout to learn from)")
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, int(cfg.torch_threads)))
     try:
