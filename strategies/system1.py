@@ -335,3 +335,23 @@ def run_system1(names: list[str] | list[Preset], run: RunConfig
                 "test_first": str(test_start.date()), "test_last": str(panel.index[-1].date()),
                 "tickers": panel.tickers, "timings": trainer.timings}
     return out, meta
+
+
+def prepare_bundle(strategy: str = "hybrid_top5", run: RunConfig | None = None):
+    """Train (or reuse) the bundle of a learned System 1 preset, for use in your own Cerebro.
+
+    Returns ``(bundle_path, panel, trade_start)``: the bundle folder, the weekly panel it was
+    trained on (feed it with :func:`feeds.to_backtrader`), and the last training week, from which
+    the strategy may trade out of sample (pass it as ``trade_start``).
+    """
+    from strategies.presets import get_preset
+    run = run or RunConfig()
+    preset = get_preset(strategy)
+    if preset.system != 1 or preset.family not in ("hybrid", "ppo", "lstm"):
+        raise ConfigError(f"{strategy} has no trained bundle; choose a hybrid_*, ppo_* or "
+                          "lstm_* preset")
+    panel = load_run_panel(run)
+    n_train = split(panel, run.train_frac)
+    trainer = Trainer(panel, n_train, run)
+    b = trainer.lstm_bundle() if preset.family == "lstm" else trainer.policy_bundle(preset)
+    return b.path, panel, panel.index[n_train - 1]
