@@ -142,7 +142,8 @@ class PolicyAllocator(Allocator):
 
     def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None):
         h, p, m = _check(log_return_history, prev_weights, mask_t, self.builder.layout.n_assets)
-        fc = _forecast_last(self.forecaster, h, mask_history) if self.forecaster is not None else None
+        fc = (_forecast_last(self.forecaster, h, mask_history)
+              if self.forecaster is not None else None)
         obs = self.builder.observation(h[-self.env_config.window:], p, fc, m)
         return self.weights_for_observation(obs, m)
 

@@ -127,7 +127,8 @@ class Bundle:
                               f"{layout.to_dict()} was requested; {RETRAIN}")
         if env_config is not None and env_config != self.env_config:
             a, b = self.env_config.to_dict(), env_config.to_dict()
-            diff = ", ".join(f"{k}: bundle {a[k]!r} vs requested {b[k]!r}" for k in a if a[k] != b[k])
+            diff = ", ".join(f"{k}: bundle {a[k]!r} vs requested {b[k]!r}"
+                             for k in a if a[k] != b[k])
             raise BundleError(f"{where} was trained with a different env config ({diff}); "
                               f"{RETRAIN}")
 

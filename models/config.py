@@ -48,7 +48,8 @@ class LSTMConfig(_Config):
 
     def __post_init__(self) -> None:
         if self.lookback < 1 or self.hidden < 1 or self.batch_size < 1 or self.max_epochs < 1:
-            raise ConfigError(f"LSTMConfig: lookback, hidden, batch_size, max_epochs must be >= 1: {self}")
+            raise ConfigError("LSTMConfig: lookback, hidden, batch_size, max_epochs must be "
+                              f">= 1: {self}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"LSTMConfig: dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 < self.val_frac < 1.0:
@@ -59,9 +60,9 @@ class LSTMConfig(_Config):
 class EnvConfig(_Config):
     """System 1 portfolio environment (state, Top-K projection, reward)."""
 
-    window: int = 8  #: L, weeks of past returns in the state (our choice: ~2 months; paper unstated)
+    window: int = 8  #: L, weeks of past returns in the state (our choice: ~2 months)
     top_k: int = 5  #: K, number of assets the projection may hold (paper: 5, 10, 30)
-    tau: float = 0.02  #: weights below tau are zeroed after the softmax (our choice; paper unstated)
+    tau: float = 0.02  #: weights below tau are zeroed after the softmax (our choice)
     tc: float = 0.001  #: proportional cost per unit of traded value (paper: 10 bp)
     sparsity: float = 0.001  #: lambda_sparse, penalty per held asset / N in the reward (our choice)
     use_forecasts: bool = True  #: include LSTM forecasts in the state (hybrid) or not (PPO-only)
@@ -77,7 +78,8 @@ class EnvConfig(_Config):
         if not 0.0 <= self.tau < 1.0:
             raise ConfigError(f"EnvConfig: tau must be in [0, 1), got {self.tau}")
         if self.tc < 0 or self.sparsity < 0 or self.reward_clip < 0 or self.random_start < 0:
-            raise ConfigError(f"EnvConfig: tc, sparsity, reward_clip, random_start must be >= 0: {self}")
+            raise ConfigError("EnvConfig: tc, sparsity, reward_clip, random_start must be "
+                              f">= 0: {self}")
         if self.logit_scale <= 0:
             raise ConfigError(f"EnvConfig: logit_scale must be > 0, got {self.logit_scale}")
 
@@ -96,18 +98,20 @@ class PPOConfig(_Config):
     max_grad_norm: float = 0.5  #: gradient-norm clip (paper)
     gamma: float = 0.99  #: discount (paper)
     gae_lambda: float = 0.95  #: GAE lambda (paper)
-    net_arch: tuple[int, ...] = (64, 64)  #: hidden layers of both actor and critic MLPs (our choice)
-    total_timesteps: int = 50_000  #: env steps of training (our choice; see benchmarks/learning_curve.py)
+    net_arch: tuple[int, ...] = (64, 64)  #: hidden layers of actor and critic (our choice)
+    total_timesteps: int = 25_000  #: training env steps (our choice; benchmarks/learning_curve.py)
     n_envs: int = 1  #: parallel copies of the env in a DummyVecEnv
     normalize_reward: bool = False  #: VecNormalize reward scaling (obs are always normalised)
     clip_obs: float = 10.0  #: VecNormalize observation clip
-    torch_threads: int = 1  #: torch.set_num_threads during training (1 measured fastest for 64x64 MLPs)
+    torch_threads: int = 1  #: torch.set_num_threads while training (1 was fastest for 64x64)
 
     def __post_init__(self) -> None:
         if self.n_steps < 1 or self.batch_size < 1 or self.n_epochs < 1 or self.n_envs < 1:
-            raise ConfigError(f"PPOConfig: n_steps, batch_size, n_epochs, n_envs must be >= 1: {self}")
+            raise ConfigError("PPOConfig: n_steps, batch_size, n_epochs, n_envs must be "
+                              f">= 1: {self}")
         if self.total_timesteps < 1:
-            raise ConfigError(f"PPOConfig: total_timesteps must be >= 1, got {self.total_timesteps}")
+            raise ConfigError("PPOConfig: total_timesteps must be >= 1, got "
+                              f"{self.total_timesteps}")
         if not all(int(h) >= 1 for h in self.net_arch):
             raise ConfigError(f"PPOConfig: net_arch sizes must be >= 1, got {self.net_arch}")
         object.__setattr__(self, "net_arch", tuple(int(h) for h in self.net_arch))

@@ -55,7 +55,8 @@ class ObsNormalizer:
     @classmethod
     def from_vecnormalize(cls, vn: VecNormalize) -> "ObsNormalizer":
         rms = vn.obs_rms
-        return cls(mean=np.array(rms.mean, dtype=np.float64), var=np.array(rms.var, dtype=np.float64),
+        return cls(mean=np.array(rms.mean, dtype=np.float64),
+                   var=np.array(rms.var, dtype=np.float64),
                    count=float(rms.count), clip_obs=float(vn.clip_obs), epsilon=float(vn.epsilon))
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
@@ -112,7 +113,8 @@ def train_ppo(env_fn: Callable[[], gym.Env], ppo_config: PPOConfig, seed: int = 
                     batch_size=cfg.batch_size, n_epochs=cfg.n_epochs, gamma=cfg.gamma,
                     gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_range, ent_coef=cfg.ent_coef,
                     vf_coef=cfg.vf_coef, max_grad_norm=cfg.max_grad_norm,
-                    policy_kwargs={"net_arch": {"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)}},
+                    policy_kwargs={"net_arch": {"pi": list(cfg.net_arch),
+                                                "vf": list(cfg.net_arch)}},
                     seed=seed, device="cpu", verbose=0)
         model.learn(total_timesteps=steps, progress_bar=progress_bar, callback=callback)
     finally:

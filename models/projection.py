@@ -10,7 +10,8 @@ import numpy as np
 from feeds.errors import ConfigError
 
 
-def topk_project(logits: np.ndarray, k: int, tau: float, mask: np.ndarray | None = None) -> np.ndarray:
+def topk_project(logits: np.ndarray, k: int, tau: float,
+                 mask: np.ndarray | None = None) -> np.ndarray:
     """Project logits onto the long-only simplex, holding at most ``k`` assets.
 
     The paper's algorithm, restricted to available assets:
