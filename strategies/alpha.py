@@ -277,20 +277,36 @@ class AlphaEqualWeight(_AlphaStrategy):
 
 
 class _DiscreteStrategy(SingleStockStrategy):
-    """Trades only when the target changes (entries/exits); the weight drifts in between."""
+    """Trades when the target changes (entries/exits), and otherwise only when the held weight
+    has drifted more than ``rebalance_band`` from the target (a losing short grows in weight:
+    without this an unrebalanced short turns into leverage)."""
+
+    params = (
+        # Re-trade to the unchanged target when |held weight - invested target| exceeds this;
+        # None = never (pure entry/exit).
+        ('rebalance_band', 0.05),
+    )
 
     def target_weights(self):
         before = self._last_target
         w = super().target_weights()
-        if w is None or (before is not None and w[0] == before):
+        if w is None:
             return None
+        if before is not None and w[0] == before:
+            band = self.p.rebalance_band
+            invested = w[0] * (1.0 - float(self.p.cash_buffer))
+            if band is None or abs(self.held_weight() - invested) <= float(band):
+                return None
         return w
 
 
 class BuyAndHoldStock(_DiscreteStrategy):
     """Buy the stock at the first decision (weight 1 minus the cash buffer) and hold it."""
 
-    params = (('allow_short', False),)  # long only
+    params = (
+        ('allow_short', False),  # long only
+        ('rebalance_band', None),  # never re-trade: the weight drifts with the price
+    )
 
     def position(self):
         return 1.0

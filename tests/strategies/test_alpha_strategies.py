@@ -206,3 +206,19 @@ def test_one_feed_only(df):
     c.addstrategy(BuyAndHoldStock)
     with pytest.raises(ConfigError):
         c.run()
+
+
+def test_discrete_short_is_rebalanced_within_band():
+    """A held short whose weight drifts beyond rebalance_band is traded back to the target."""
+    df = _synthetic()
+    s, _ = run(Path_, df, path=[-1] * 8, cash_buffer=0.02)
+    assert s.order_counts["Completed"] >= 1
+
+    class Short(RandomEntryExit):
+        def position(self):
+            return -1.0
+
+    s1, _ = run(Short, df, rebalance_band=0.05, log_orders=False)
+    s2, _ = run(Short, df, rebalance_band=None)
+    assert s2.order_counts == {"Completed": 1}
+    assert s1.order_counts["Completed"] >= 2  # +10% then +9%: |w| drifts past 0.98 + 0.05
