@@ -182,40 +182,53 @@ class _AlphaStrategy(SingleStockStrategy):
                 cur = p
         return cur
 
-    def _raw_row(self, hist: pd.DataFrame, alphas) -> np.ndarray:
+    def __init__(self):
+        super().__init__()
+        # running digest of every bar seen (append-only history): O(1) cache keys
+        self._hasher = hashlib.blake2b(digest_size=16)
+        self._hasher.update(repr(self.p.history_bars).encode())
+
+    def _record_bar(self) -> None:
+        super()._record_bar()
+        n = self.n_bars - 1
+        self._hasher.update(np.int64(pd.Timestamp(self._dates[n]).value).tobytes())
+        self._hasher.update(self._ohlcv[n].tobytes())
+
+    def _raw_row(self, alphas, bars) -> np.ndarray:
         from models.alphas import alphas_hash, evaluate_alphas
         cache = self.p.signal_cache
         key = None
         if cache is not None:
-            h = hashlib.blake2b(digest_size=16)
+            h = self._hasher.copy()
             h.update(alphas_hash(alphas).encode())
-            h.update(hist.index.asi8.tobytes())
-            h.update(np.ascontiguousarray(hist.to_numpy()).tobytes())
             key = h.hexdigest()
             row = cache.get(key)
             if row is not None:
                 return row
-        row = evaluate_alphas(hist, alphas).to_numpy(dtype=float)[-1]
+        row = evaluate_alphas(self.history(bars), alphas).to_numpy(dtype=float)[-1]
         if cache is not None:
             cache[key] = row
         return row
 
     def alpha_state(self, policy):
-        """(z_t, log returns, trend_t, vol63_t) at the current bar, or None if too little history."""
-        from models.alpha_env import market_state
+        """(z_t, log returns, trend_t, vol63_t) at the current bar, or None if too little history.
+
+        Alphas are evaluated on the visible history (``history_bars``); the market state
+        (bounded look-back: MA100, 63-day volatility, ``window`` returns) on its last bars."""
+        from models.alpha_env import STATE_WARMUP, market_state
         need = policy.required_history
         if self.n_bars < need:
             return None
         bars = self.p.history_bars
         if bars is not None and int(bars) < need:
             raise ConfigError(f"history_bars={bars} is below the {need} bars the alphas need")
-        hist = self.history(bars)
-        if not np.all(np.isfinite(hist.to_numpy()[-need:])):
+        if not np.all(np.isfinite(self._ohlcv[self.n_bars - need:self.n_bars])):
             return None
-        raw = self._raw_row(hist, policy.alphas)
-        z = policy.scaler.transform(raw[None, :])
-        z = np.asarray(z, dtype=float)[-1]
-        lr, trend, vol = market_state(hist["close"].to_numpy(dtype=float))
+        raw = self._raw_row(policy.alphas, bars)
+        z = np.asarray(policy.scaler.transform(raw[None, :]), dtype=float)[-1]
+        tail = max(STATE_WARMUP, policy.config.window) + 2
+        close = self._ohlcv[max(0, self.n_bars - tail):self.n_bars, 3]
+        lr, trend, vol = market_state(close)
         return z, lr, float(trend[-1]), float(vol[-1])
 
 
