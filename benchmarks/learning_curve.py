@@ -6,9 +6,13 @@ Usage::
     python benchmarks/learning_curve.py curve --seeds 0 1     # learning curve (hybrid, K=5)
     python benchmarks/learning_curve.py curve --variant ppo --checkpoints 10000 25000 50000
 
-The curve trains PPO on the first 70% of the packaged ``paper`` panel (2018-01 .. 2024-12,
-32 assets; a seeded synthetic panel if the packaged data is unavailable) and, at each
-checkpoint, rolls the deterministic policy through the training window and the test window.
+The curve uses the packaged ``paper`` panel (2018-01 .. 2024-12-06, 32 assets; a seeded synthetic
+panel if the packaged data is unavailable). By default (``--eval-window validation``) it never
+looks at the test weeks: PPO (and the LSTM, for the hybrid) is fitted on the first 80% of the
+training window (the first 70% of weeks) and, at each checkpoint, the deterministic policy is
+rolled through the fitting rows and the held-out last 20% of the training window. This is how
+the default ``total_timesteps`` is chosen. ``--eval-window test`` reports on the paper's test
+weeks instead, for information only.
 It reports the mean weekly reward (log growth net of costs and the sparsity penalty) and the
 annualised Sharpe of the test window, next to the equal-weight portfolio on the same windows.
 Results are printed as a table and written as JSON (``--out``).
@@ -62,7 +66,7 @@ def load_arrays(synthetic: bool = False, seed: int = 0) -> EnvArrays:
     if not synthetic:
         try:
             from feeds import load_panel
-            panel = load_panel("paper").slice("2018-01-01", "2024-12-31")
+            panel = load_panel("paper", start="2018-01-01", end="2024-12-06")
             return build_env_arrays(panel)
         except Exception as e:  # noqa: BLE001
             print(f"packaged panel unavailable ({e}); using a synthetic panel", file=sys.stderr)
@@ -139,8 +143,15 @@ def curve(args) -> None:
     from stable_baselines3.common.callbacks import BaseCallback
 
     arr = load_arrays(args.synthetic)
-    T, N = arr.close.shape
-    train_end = int(round(0.7 * T))
+    T_all, N = arr.close.shape
+    split_70 = int(round(0.7 * T_all))
+    if args.eval_window == "validation":
+        # Choose hyperparameters without touching the test weeks: fit on the first 80% of the
+        # training window, evaluate on its last 20% ("validation"); the test weeks are unused.
+        train_end, T = int(round(0.8 * split_70)), split_70
+    else:  # "test": the paper split, for reporting only -- never for choosing settings
+        train_end, T = split_70, T_all
+    eval_name = args.eval_window
     use_fc = args.variant == "hybrid"
     cfg = EnvConfig(top_k=args.top_k, use_forecasts=use_fc)
     fc = None
@@ -152,13 +163,14 @@ def curve(args) -> None:
         f = LSTMForecaster(LSTMConfig(), seed=0).fit(arr.log_returns[:train_end], arr.mask[:train_end])
         fc = f.forecast(arr.log_returns, arr.mask)
         print(f"LSTM fit + forecast: {time.perf_counter() - t0:.1f} s")
-        if args.forecast_cache:
+        if args.forecast_cache:  # note: the cache is specific to --eval-window
             np.savez(args.forecast_cache, forecasts=fc)
     kw = {**arr.env_kwargs(), "forecasts": fc}
     ew_train = equal_weight_rewards(arr, cfg, 0, train_end)
     ew_test = equal_weight_rewards(arr, cfg, train_end - 1, T)
-    print(f"equal weight: train mean reward {ew_train.mean():.5f}, test mean {ew_test.mean():.5f}, "
-          f"test Sharpe {sharpe(ew_test):.2f}")
+    print(f"fit rows [0, {train_end}), {eval_name} rows [{train_end}, {T}) of {T_all}")
+    print(f"equal weight: train mean reward {ew_train.mean():.5f}, {eval_name} mean "
+          f"{ew_test.mean():.5f}, {eval_name} Sharpe {sharpe(ew_test):.2f}")
     checkpoints = sorted(args.checkpoints)
     results = []
 
@@ -199,8 +211,8 @@ def curve(args) -> None:
         pc = PPOConfig(n_envs=args.n_envs, n_steps=512 // args.n_envs)
         train_portfolio_policy(arr, train_end, cfg, pc, lstm_forecasts=fc, seed=seed,
                                timesteps=checkpoints[-1], progress_bar=False, callback=Eval())
-    print("\n| timesteps | train s (wall) | train CPU s | rollout reward | train-window reward "
-          "| test reward | test Sharpe |")
+    print(f"\n| timesteps | train s (wall) | train CPU s | rollout reward | train-window reward "
+          f"| {eval_name} reward | {eval_name} Sharpe |")
     print("|---|---|---|---|---|---|---|")
     for ts in checkpoints:
         rs = [r for r in results if r["timesteps"] >= ts and r["timesteps"] < ts + 512]
@@ -213,6 +225,7 @@ def curve(args) -> None:
     print(f"| equal weight | - | - | - | {ew_train.mean():.5f} | {ew_test.mean():.5f} | {sharpe(ew_test):.2f} |")
     if args.out:
         Path(args.out).write_text(json.dumps({"variant": args.variant, "top_k": args.top_k,
+                                              "eval_window": eval_name,
                                               "equal_weight": {"train": float(ew_train.mean()),
                                                                "test": float(ew_test.mean())},
                                               "results": results}, indent=2))
@@ -232,6 +245,10 @@ def main(argv=None) -> None:
     ap.add_argument("--speed-steps", type=int, default=8192)
     ap.add_argument("--forecast-cache", default=None,
                     help="npz file to reuse/save the LSTM forecasts (hybrid)")
+    ap.add_argument("--eval-window", choices=["validation", "test"], default="validation",
+                    help="validation (default): fit on the first 80%% of the training window "
+                         "and evaluate on the rest, never looking at the test weeks; test: the "
+                         "paper's 70/30 split, for reporting only")
     ap.add_argument("--out", default=None, help="write results as JSON here")
     args = ap.parse_args(argv)
     if args.mode == "curve":
