@@ -82,7 +82,6 @@ def main() -> int:
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results_system1.json"))
     a = ap.parse_args()
 
-    import numpy as np
     import torch
 
     from feeds import load_panel

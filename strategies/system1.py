@@ -27,7 +27,7 @@ import pandas as pd
 from analyzers.metrics import compute_metrics
 from analyzers.portfolio import OrderStats, PortfolioReturns, TurnoverCosts, WeightsRecorder
 from feeds import get_benchmark, get_universe, load_panel, to_backtrader
-from feeds.errors import BundleError, ConfigError, DataError
+from feeds.errors import ConfigError, DataError
 from feeds.panel import WeeklyPanel
 from strategies.commission import install_commissions
 from strategies.presets import Preset
