@@ -99,7 +99,7 @@ class PPOConfig(_Config):
     gamma: float = 0.99  #: discount (paper)
     gae_lambda: float = 0.95  #: GAE lambda (paper)
     net_arch: tuple[int, ...] = (64, 64)  #: hidden layers of actor and critic (our choice)
-    total_timesteps: int = 25_000  #: training env steps (our choice; benchmarks/learning_curve.py)
+    total_timesteps: int = 10_000  #: env steps; chosen on a validation slice (README)
     n_envs: int = 1  #: parallel copies of the env in a DummyVecEnv
     normalize_reward: bool = False  #: VecNormalize reward scaling (obs are always normalised)
     clip_obs: float = 10.0  #: VecNormalize observation clip

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PPO training timesteps (default: the preset's documented default)")
     p.add_argument("--quick", action="store_true",
                    help="System 2: fewer seeds and timesteps, for a fast look")
+    p.add_argument("--alphas", default=None, metavar="FILE",
+                   help="System 2: alpha library file, one 'name | formula | description' per "
+                        "line (default: the packaged 50 alphas)")
     p.add_argument("--walk-forward", action="store_true",
                    help="System 2: rolling 2-year train / 1-year test / 6-month step evaluation")
     p.add_argument("--jobs", type=int, default=None,
@@ -104,6 +107,8 @@ def _check_args(a: argparse.Namespace) -> None:
         raise ConfigError(f"--timesteps must be >= 1, got {a.timesteps}")
     if a.seeds is not None and a.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {a.seeds}")
+    if a.alphas is not None and not Path(a.alphas).is_file():
+        raise ConfigError(f"--alphas {a.alphas}: no such file")
     if a.data is not None and not Path(a.data).exists():
         raise ConfigError(f"--data {a.data}: no such file or directory")
 
