@@ -29,9 +29,10 @@ How a target becomes orders (:meth:`TargetWeightStrategy.rebalance`):
    refused while (gap up of the bought assets + gap down of the sold ones) x traded value
    stays below about ``cash_buffer`` x V (e.g. with the default 0.02, a 1.5% gap up on a full
    switch of 80% of the portfolio is absorbed, 1.5% up plus 1.5% down is not).
-   A refused buy (``Margin``; Backtrader refuses the whole order) is counted in
-   ``self.rejected`` and logged; it should be 0 on normal runs: raise ``cash_buffer`` for
-   assets with large overnight/weekend gaps (e.g. crypto on weekly bars).
+   A larger adverse gap would make Backtrader refuse the whole buy (``Margin``). By default
+   (``cap_buys_to_cash``) the strategy installs :class:`CashCappedFiller` on the broker, so such
+   a buy is filled for what the cash at the open allows and the rest is cancelled
+   (``self.partial_fills``); refused orders (``self.rejected``) stay at 0.
 5. Trades worth less than ``min_trade_value`` (currency) are skipped.
 
 Subclasses implement :meth:`target_weights`. A subclass that overrides ``notify_order`` must call
@@ -50,7 +51,7 @@ import pandas as pd
 
 from feeds.errors import ConfigError
 
-__all__ = ["TargetWeightStrategy", "FixedWeightStrategy"]
+__all__ = ["TargetWeightStrategy", "FixedWeightStrategy", "CashCappedFiller"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +63,36 @@ def data_name(data, i: int) -> str:
     return getattr(data, "_name", "") or f"data{i}"
 
 
+class CashCappedFiller:
+    """A Backtrader broker ``filler``: a buy fills at most what the cash at the fill allows.
+
+    Backtrader's default broker refuses a whole market buy (``Margin``) when the open it fills
+    at has moved so far from the decision close that the cash no longer covers it. With this
+    filler the buy is filled for the units the cash (after the sells already filled at that open
+    and the commission) can pay for; the strategy cancels the unfilled rest. Sells always fill
+    in full. Install with ``cerebro.broker.set_filler(CashCappedFiller(cerebro.broker))``;
+    :class:`TargetWeightStrategy` does it for you (param ``cap_buys_to_cash``).
+    """
+
+    def __init__(self, broker):
+        self.broker = broker
+
+    def __call__(self, order, price, ago) -> float:
+        rem = abs(float(order.executed.remsize))
+        if not order.isbuy() or not price or not math.isfinite(price) or price <= 0.0:
+            return rem
+        comm = self.broker.getcommissioninfo(order.data)
+        unit = price + abs(float(comm.getcommission(1.0, price)))
+        afford = max(0.0, float(self.broker.getcash())) * (1.0 - 1e-9) / unit
+        return min(rem, afford)
+
+
 class TargetWeightStrategy(bt.Strategy):
     """Base strategy: every ``rebalance_every`` bars, trade to :meth:`target_weights`.
 
     Attributes (read them after ``cerebro.run()``):
         rejected: number of orders the broker refused (``Margin`` or ``Rejected``); 0 normally.
+        partial_fills: buys cut to the cash available at the fill (see CashCappedFiller).
         order_counts: dict of order notifications by final status.
         unallocated: target weight left in cash at the last decision because its asset could
             not be traded.
@@ -87,6 +113,10 @@ class TargetWeightStrategy(bt.Strategy):
         ('log_orders', False),
         # Allow negative target weights (short positions). Long-only by default.
         ('allow_short', False),
+        # Install CashCappedFiller on the broker (if it has no filler yet) so that a buy whose
+        # fill price gapped beyond the cash buffer is filled for what the cash allows instead of
+        # being refused; the unfilled rest is cancelled and counted in ``self.partial_fills``.
+        ('cap_buys_to_cash', True),
     )
 
     # ------------------------------------------------------------------ setup
@@ -101,6 +131,7 @@ class TargetWeightStrategy(bt.Strategy):
             raise ConfigError(f"rebalance_every must be a whole number >= 1, "
                               f"got {p.rebalance_every!r}")
         self.rejected = 0
+        self.partial_fills = 0
         self.rebalances = 0
         self.unallocated = 0.0
         self.order_counts: dict[str, int] = {}
@@ -113,6 +144,9 @@ class TargetWeightStrategy(bt.Strategy):
 
     def start(self):
         broker = self.broker
+        if self.p.cap_buys_to_cash and hasattr(broker, "set_filler") and \
+                getattr(broker.p, "filler", None) is None:
+            broker.set_filler(CashCappedFiller(broker))
         if getattr(broker.p, "coc", False) or getattr(broker.p, "coo", False):
             raise ConfigError(
                 f"{type(self).__name__} decides at the close and fills at the next open; "
@@ -282,7 +316,15 @@ class TargetWeightStrategy(bt.Strategy):
     # ------------------------------------------------------------------ bookkeeping
     def notify_order(self, order):
         status = order.getstatusname()
-        if order.status in (order.Submitted, order.Accepted, order.Partial):
+        if order.status == order.Partial:
+            # a buy capped by CashCappedFiller: keep what filled, drop the rest now
+            self.partial_fills += 1
+            logger.info("%s: %s buy filled %.8g of %.8g units (cash at the open); rest cancelled",
+                        self.datetime.date(0), data_name(order.data, -1), order.executed.size,
+                        order.created.size)
+            self.cancel(order)
+            return
+        if order.status in (order.Submitted, order.Accepted):
             return
         self.order_counts[status] = self.order_counts.get(status, 0) + 1
         name = data_name(order.data, -1)

@@ -102,10 +102,36 @@ def test_gap_up_at_open_after_rebalance_decision_is_absorbed_by_default_buffer()
     strat = cerebro.run()[0]
     assert strat.rejected == 0
     assert any(f[0] == close.index[11].date() and f[2] > 0 for f in strat.fills)
-    # without a buffer, the same gap makes the broker refuse the buy
+    # without a buffer and without the cash-capped filler, the same gap makes the broker
+    # refuse the buy (the check can fail)
     cerebro = make_cerebro(make_feeds(close, open_=opn), cash=10_000.0)
-    cerebro.addstrategy(Switch, cash_buffer=0.0)
+    cerebro.addstrategy(Switch, cash_buffer=0.0, cap_buys_to_cash=False)
     assert cerebro.run()[0].rejected > 0
+
+
+def test_gap_beyond_the_buffer_is_a_partial_fill_not_a_refusal():
+    close = make_close(30, tickers=("A", "B"), seed=5, vol=0.01)
+    opn = close.shift(1)
+    opn.iloc[0] = close.iloc[0]
+    opn.iloc[11, 1] = close.iloc[10, 1] * 1.08  # the bought asset gaps up 8%
+    opn.iloc[11, 0] = close.iloc[10, 0] * 0.95  # the sold one gaps down 5%
+
+    class Switch(Recording):
+        def target_weights(self):
+            return [0.9, 0.1] if len(self) <= 10 else [0.1, 0.9]
+
+    cerebro = make_cerebro(make_feeds(close, open_=opn), cash=10_000.0)
+    cerebro.addstrategy(Switch)
+    strat = cerebro.run()[0]
+    assert strat.rejected == 0
+    assert strat.partial_fills >= 1
+    assert cerebro.broker.getcash() >= 0.0
+    # the capped buy still bought what the cash allowed at that open: B is most of the book
+    w11 = dict(strat.weights_log)[close.index[11].date()]
+    assert w11["B"] > 0.75
+    # and the cancelled rest does not fill later: the next bar trades only the normal drift
+    w12 = dict(strat.weights_log)[close.index[12].date()]
+    assert abs(w12["B"] - w11["B"]) < 0.1
 
 
 def test_btc_like_asset_with_tiny_portfolio_gets_fractional_size():
