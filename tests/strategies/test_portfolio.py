@@ -13,7 +13,7 @@ from feeds import get_universe, load_panel, to_backtrader
 from feeds.errors import BundleError, ConfigError
 from models.accounting import execute_step
 from strategies.commission import install_commissions
-from strategies.portfolio import EqualWeight, HybridLSTMPPO, PPOOnly
+from strategies.portfolio import EqualWeight, HybridLSTMPPO, LSTMOnly, PPOOnly
 from strategies.presets import PRESETS
 from strategies.system1 import RunConfig, Trainer, backtest, run_system1, strategy_for
 
@@ -138,7 +138,9 @@ def test_env_and_backtrader_equity_agree(run_cfg, small_run):
     assert len(env_eq) >= meta["test_weeks"] - 1
 
 
-def test_no_lookahead_weights_unchanged_when_future_altered(run_cfg, small_run):
+@pytest.mark.parametrize("cls,preset", [(HybridLSTMPPO, "hybrid_top5"), (PPOOnly, "ppo_top5"),
+                                        (LSTMOnly, "lstm_top5")])
+def test_no_lookahead_weights_unchanged_when_future_altered(run_cfg, small_run, cls, preset):
     results, meta = small_run
     panel = load_panel(get_universe(TICKERS), start=run_cfg.start, end=run_cfg.end)
     n_train = meta["train_weeks"]
@@ -146,7 +148,7 @@ def test_no_lookahead_weights_unchanged_when_future_altered(run_cfg, small_run):
 
     def decisions(p):
         cerebro = _cerebro(p)
-        cerebro.addstrategy(HybridLSTMPPO, bundle=results["hybrid_top5"].bundle,
+        cerebro.addstrategy(cls, bundle=results[preset].bundle, top_k=5,
                             trade_start=p.index[n_train - 1])
         return {d: w for d, w in cerebro.run()[0].decisions}
 
