@@ -322,7 +322,10 @@ class TargetWeightStrategy(bt.Strategy):
             logger.info("%s: %s buy filled %.8g of %.8g units (cash at the open); rest cancelled",
                         self.datetime.date(0), data_name(order.data, -1), order.executed.size,
                         order.created.size)
-            self.cancel(order)
+            # cancel the live order, not this notification's copy (analyzers read the copy)
+            live = next((o for o in self._open_orders if o.ref == order.ref), None)
+            if live is not None and live.alive():
+                self.cancel(live)
             return
         if order.status in (order.Submitted, order.Accepted):
             return

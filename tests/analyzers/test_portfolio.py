@@ -102,9 +102,19 @@ def test_order_stats_counts_margin_calls():
     opn = close.shift(1)
     opn.iloc[0] = close.iloc[0]
     opn.iloc[1] = close.iloc[0] * 1.10  # +10% gap after the first decision
-    strat, _ = run(close, open_=opn, cash_buffer=0.0)
+    # the broker's own behaviour (no cash-capped filler): the buy is refused and counted
+    strat, _ = run(close, open_=opn, cash_buffer=0.0, cap_buys_to_cash=False)
     s = strat.analyzers.orders.get_analysis()
     assert s["margin"] >= 1 and s["refused"] == strat.rejected >= 1
+    # the default strategy fills what the cash allows instead: nothing refused, a partial fill
+    strat, _ = run(close, open_=opn, cash_buffer=0.0)
+    s = strat.analyzers.orders.get_analysis()
+    assert s["refused"] == strat.rejected == 0 and s["partial"] >= 1
+    # the part that filled is a real trade: its value and commission are counted
+    c = strat.analyzers.costs.get_analysis()
+    pos = strat.getposition(strat.datas[0])
+    assert pos.size > 0
+    assert c["total_costs"] == pytest.approx(0.001 * pos.size * pos.price, rel=1e-6)
 
 
 def test_analyzers_record_warmup_bars_too():
