@@ -237,37 +237,50 @@ class Trainer:
 
 
 # ----------------------------------------------------------------------------------- backtest
-def backtest(strategy_cls, params: dict, panel: WeeklyPanel, run: RunConfig, test_start,
-             name: str, periods_per_year: int = PERIODS_PER_YEAR) -> StrategyResult:
-    """Run one strategy in a fresh Cerebro on ``panel`` and keep the test weeks' results."""
+def run_backtest(strategy_cls, params: dict, datas: list, asset_class: dict, *, cash: float,
+                 tc: float, cash_buffer: float, test_start, name: str,
+                 periods_per_year: int) -> tuple[StrategyResult, Any]:
+    """Run one strategy on ``datas`` in a fresh Cerebro with the standard analyzers.
+
+    Costs: :func:`strategies.commission.install_commissions` at ``tc`` per unit of traded value.
+    Returns the results of the bars from ``test_start`` on, and the strategy instance.
+    """
     cerebro = bt.Cerebro(stdstats=False)
-    datas = to_backtrader(panel)
     for d in datas:
         cerebro.adddata(d, name=d._name)
-    cerebro.broker.setcash(run.cash)
-    install_commissions(cerebro, datas, panel.asset_class, default_tc=run.tc)
-    cerebro.addstrategy(strategy_cls, cash_buffer=run.cash_buffer, **params)
+    cerebro.broker.setcash(cash)
+    install_commissions(cerebro, datas, asset_class, default_tc=tc)
+    cerebro.addstrategy(strategy_cls, cash_buffer=cash_buffer, **params)
     cerebro.addanalyzer(PortfolioReturns, _name="returns")
     cerebro.addanalyzer(WeightsRecorder, _name="weights")
     cerebro.addanalyzer(TurnoverCosts, _name="turnover")
     cerebro.addanalyzer(OrderStats, _name="orders")
     strat = cerebro.run()[0]
     a = strat.analyzers
-    rets = a.returns.get_analysis()
-    w = a.weights.get_analysis()
-    tc = a.turnover.get_analysis()
     ts = pd.Timestamp(test_start)
+    rets = a.returns.get_analysis()
     rets = rets.loc[rets.index >= ts]
+    w = a.weights.get_analysis()
     w = w.loc[w.index >= ts]
-    turnover = tc["turnover"].loc[tc["turnover"].index >= ts]
-    costs = tc["cost_frac"].loc[tc["cost_frac"].index >= ts]
+    tcs = a.turnover.get_analysis()
+    turnover = tcs["turnover"].loc[tcs["turnover"].index >= ts]
+    costs = tcs["cost_frac"].loc[tcs["cost_frac"].index >= ts]
     orders = a.orders.get_analysis()
     m = compute_metrics(rets, periods_per_year, turnover=turnover, costs=costs)
     m["rejected_orders"] = int(orders.get("refused", 0))
     bundle = getattr(getattr(strat, "bundle", None), "path", None)
     return StrategyResult(name=name, returns=rets.rename(name), weights=w, turnover=turnover,
                           costs=costs, orders=orders, metrics=m,
-                          bundle=str(bundle) if bundle else None)
+                          bundle=str(bundle) if bundle else None), strat
+
+
+def backtest(strategy_cls, params: dict, panel: WeeklyPanel, run: RunConfig, test_start,
+             name: str, periods_per_year: int = PERIODS_PER_YEAR) -> StrategyResult:
+    """Run one strategy in a fresh Cerebro on ``panel`` and keep the test weeks' results."""
+    result, _ = run_backtest(strategy_cls, params, to_backtrader(panel), panel.asset_class,
+                             cash=run.cash, tc=run.tc, cash_buffer=run.cash_buffer,
+                             test_start=test_start, name=name, periods_per_year=periods_per_year)
+    return result
 
 
 def strategy_for(preset: Preset, trainer: Trainer, panel: WeeklyPanel, trade_start):

@@ -261,40 +261,16 @@ def _n_jobs(cfg: System2Config, n_tasks: int) -> int:
 def backtest(strategy_cls, params: dict, df: pd.DataFrame, ticker: str, cfg: System2Config,
              test_start, name: str):
     """One strategy on one stock in a fresh Cerebro; results of the days >= ``test_start``."""
-    import backtrader as bt
-
-    from analyzers.metrics import compute_metrics
-    from analyzers.portfolio import OrderStats, PortfolioReturns, TurnoverCosts, WeightsRecorder
     from feeds.btfeeds import daily_to_backtrader
-    from strategies.commission import install_commissions
-    from strategies.system1 import StrategyResult
-    cerebro = bt.Cerebro(stdstats=False)
-    data = daily_to_backtrader(df, ticker)
-    cerebro.adddata(data, name=ticker)
-    cerebro.broker.setcash(cfg.cash)
-    install_commissions(cerebro, [data], {}, default_tc=cfg.tc)
-    cerebro.addstrategy(strategy_cls, cash_buffer=cfg.cash_buffer, **params)
-    cerebro.addanalyzer(PortfolioReturns, _name="returns")
-    cerebro.addanalyzer(WeightsRecorder, _name="weights")
-    cerebro.addanalyzer(TurnoverCosts, _name="turnover")
-    cerebro.addanalyzer(OrderStats, _name="orders")
-    strat = cerebro.run()[0]
-    a = strat.analyzers
-    ts = pd.Timestamp(test_start)
-    rets = a.returns.get_analysis()
-    rets = rets.loc[rets.index >= ts]
-    w = a.weights.get_analysis()
-    w = w.loc[w.index >= ts]
-    tc = a.turnover.get_analysis()
-    turnover = tc["turnover"].loc[tc["turnover"].index >= ts]
-    costs = tc["cost_frac"].loc[tc["cost_frac"].index >= ts]
-    orders = a.orders.get_analysis()
-    m = compute_metrics(rets, PERIODS_PER_YEAR, turnover=turnover, costs=costs)
-    m["cumulative_return"] = float(m["final_equity"] - 1.0) if len(rets) else float("nan")
-    m["rejected_orders"] = int(orders.get("refused", 0))
+    from strategies.system1 import run_backtest
+    result, _ = run_backtest(strategy_cls, params, [daily_to_backtrader(df, ticker)], {},
+                             cash=cfg.cash, tc=cfg.tc, cash_buffer=cfg.cash_buffer,
+                             test_start=test_start, name=name,
+                             periods_per_year=PERIODS_PER_YEAR)
+    m, w = result.metrics, result.weights
+    m["cumulative_return"] = float(m["final_equity"] - 1.0) if len(result.returns) else float("nan")
     m["mean_abs_position"] = float(w.abs().sum(axis=1).mean()) if len(w) else float("nan")
-    return StrategyResult(name=name, returns=rets.rename(name), weights=w, turnover=turnover,
-                          costs=costs, orders=orders, metrics=m)
+    return result
 
 
 def _stock_runs(ticker: str, df: pd.DataFrame, wins: list[Window], families: list[str],
