@@ -54,6 +54,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +157,10 @@ def curve(args) -> None:
         train_end, T = split_70, T_all
     eval_name = args.eval_window
     use_fc = args.variant == "hybrid"
-    cfg = EnvConfig(top_k=args.top_k, use_forecasts=use_fc)
+    cfg = EnvConfig(top_k=args.top_k, use_forecasts=use_fc)  # evaluation: the real path
+    # training may replay the fitting weeks as a block bootstrap (--bootstrap-block)
+    train_cfg = replace(cfg, bootstrap_block=args.bootstrap_block,
+                        episode_weeks=args.episode_weeks)
     fc = None
     if use_fc and args.forecast_cache and Path(args.forecast_cache).is_file():
         fc = np.load(args.forecast_cache)["forecasts"]
@@ -212,7 +216,7 @@ def curve(args) -> None:
                 return bool(self.todo)
 
         pc = PPOConfig(n_envs=args.n_envs, n_steps=512 // args.n_envs)
-        train_portfolio_policy(arr, train_end, cfg, pc, lstm_forecasts=fc, seed=seed,
+        train_portfolio_policy(arr, train_end, train_cfg, pc, lstm_forecasts=fc, seed=seed,
                                timesteps=checkpoints[-1], progress_bar=False, callback=Eval())
     print(f"\n| timesteps | train s (wall) | train CPU s | rollout reward | train-window reward "
           f"| {eval_name} reward | {eval_name} Sharpe |")
@@ -228,6 +232,8 @@ def curve(args) -> None:
     print(f"| equal weight | - | - | - | {ew_train.mean():.5f} | {ew_test.mean():.5f} | {sharpe(ew_test):.2f} |")
     if args.out:
         Path(args.out).write_text(json.dumps({"variant": args.variant, "top_k": args.top_k,
+                                              "bootstrap_block": args.bootstrap_block,
+                                              "episode_weeks": args.episode_weeks,
                                               "eval_window": eval_name,
                                               "equal_weight": {"train": float(ew_train.mean()),
                                                                "test": float(ew_test.mean())},
@@ -252,6 +258,12 @@ def main(argv=None) -> None:
                     help="validation (default): fit on the first 80%% of the training window "
                          "and evaluate on the rest, never looking at the test weeks; test: the "
                          "paper's 70/30 split, for reporting only")
+    ap.add_argument("--bootstrap-block", type=int, default=0,
+                    help="train on stationary block-bootstrap episodes of the fitting weeks "
+                         "with this mean block length (EnvConfig.bootstrap_block; 0 = real path)."
+                         " Evaluation always uses the real path")
+    ap.add_argument("--episode-weeks", type=int, default=0,
+                    help="steps of a bootstrapped training episode (EnvConfig.episode_weeks)")
     ap.add_argument("--out", default=None, help="write results as JSON here")
     args = ap.parse_args(argv)
     if args.mode == "curve":

@@ -69,6 +69,10 @@ class EnvConfig(_Config):
     logit_scale: float = 5.0  #: actions in [-1, 1] are multiplied by this before the softmax
     reward_clip: float = 0.0  #: if > 0, clip the reward to [-reward_clip, reward_clip] (0 = off)
     random_start: int = 0  #: if > 0, reset starts at a random offset in [0, random_start] weeks
+    #: if > 0, each training episode is a stationary block bootstrap of the training rows with
+    #: this mean block length in weeks (0 = the real path); see PortfolioEnv
+    bootstrap_block: int = 0
+    episode_weeks: int = 0  #: steps of a bootstrapped episode (0 = as many as the real path)
 
     def __post_init__(self) -> None:
         if self.window < 1:
@@ -80,6 +84,9 @@ class EnvConfig(_Config):
         if self.tc < 0 or self.sparsity < 0 or self.reward_clip < 0 or self.random_start < 0:
             raise ConfigError("EnvConfig: tc, sparsity, reward_clip, random_start must be "
                               f">= 0: {self}")
+        if self.bootstrap_block < 0 or self.episode_weeks < 0:
+            raise ConfigError("EnvConfig: bootstrap_block and episode_weeks must be >= 0: "
+                              f"{self}")
         if self.logit_scale <= 0:
             raise ConfigError(f"EnvConfig: logit_scale must be > 0, got {self.logit_scale}")
 

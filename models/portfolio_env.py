@@ -71,6 +71,23 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     The episode is truncated after the decision at ``t = end - 2`` (the last bar whose next bar
     is still inside ``[start, end)``); it terminates early if the portfolio value reaches zero.
 
+    ## Block bootstrap (opt-in, training only)
+    With ``config.bootstrap_block = b > 0`` each episode replays the real weeks in a resampled
+    ORDER (a stationary block bootstrap, Politis & Romano 1994), so the policy cannot memorise
+    one path. At reset a sequence of decision rows ``r_0 .. r_n`` is drawn from
+    ``self.np_random``: ``r_0`` is uniform on ``[lo, hi]`` with ``lo = min(start + window, hi)``
+    (so the return window is inside the episode rows) and ``hi = end - 2``; then each week
+    a new block starts with probability ``1 / b`` at a uniform row of ``[lo, hi]``, otherwise
+    the block continues with ``r + 1`` (wrapping from ``hi`` to ``lo``, which keeps every row
+    equally likely). Block lengths are therefore geometric with mean ``b``; ``b = 1`` draws
+    independent weeks. Step ``i`` is the REAL transition ``r_i -> r_i + 1`` (decision at the
+    close of ``r_i``, gap and intra-week returns of ``r_i + 1``, mask and forecasts of ``r_i``),
+    and the observation uses the real history ending at ``r_i``; only the weights held carry
+    across a block join. Every row used is in ``[start, end)``. The episode has
+    ``config.episode_weeks`` steps (0 = ``end - 1 - start``, as many as the real path), is then
+    truncated, and ``random_start`` is ignored. Use it for training only: evaluate on an env
+    with ``bootstrap_block = 0``. :attr:`episode_rows` holds ``r_0 .. r_n``.
+
     ## Arguments
     open, close: (T, N) weekly prices (NaN where unknown). log_returns: (T, N) weekly log returns.
     mask: (T, N) bool availability. forecasts: (T, N) row t = forecast of the log return at t+1
@@ -129,6 +146,32 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self._t = start
         self._w = initial_weights(self.mask[start])
         self._equity = 1.0
+        self._rows: np.ndarray | None = None  # bootstrapped decision rows r_0 .. r_n
+        self._i = 0
+
+    @property
+    def episode_rows(self) -> np.ndarray:
+        """Decision rows of the current episode, ``r_0 .. r_n`` (``r_n`` only gives the last
+        observation); on the real path ``arange(t0, end)``."""
+        if self._rows is not None:
+            return self._rows.copy()
+        return np.arange(self._t - self._i, self.end)
+
+    def _bootstrap_rows(self) -> np.ndarray:
+        cfg = self.config
+        hi = self.end - 2
+        lo = min(self.start + cfg.window, hi)
+        n = cfg.episode_weeks or (self.end - 1 - self.start)
+        rng = self.np_random
+        new_block = rng.random(n + 1) < 1.0 / cfg.bootstrap_block
+        starts = rng.integers(lo, hi + 1, size=n + 1)
+        rows = np.empty(n + 1, dtype=np.int64)
+        r = int(starts[0])
+        rows[0] = r
+        for i in range(1, n + 1):
+            r = int(starts[i]) if new_block[i] else (r + 1 if r < hi else lo)
+            rows[i] = r
+        return rows
 
     # -- helpers -------------------------------------------------------------------------
     def _obs(self) -> np.ndarray:
@@ -146,10 +189,16 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        t0 = self.start
-        max_off = min(self.config.random_start, self.end - 2 - self.start)
-        if max_off > 0:
-            t0 += int(self.np_random.integers(0, max_off + 1))
+        self._i = 0
+        if self.config.bootstrap_block > 0:
+            self._rows = self._bootstrap_rows()
+            t0 = int(self._rows[0])
+        else:
+            self._rows = None
+            t0 = self.start
+            max_off = min(self.config.random_start, self.end - 2 - self.start)
+            if max_off > 0:
+                t0 += int(self.np_random.integers(0, max_off + 1))
         self._t = t0
         self._w = initial_weights(self.mask[t0])
         self._equity = 1.0
@@ -166,9 +215,14 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
             reward = float(np.clip(reward, -cfg.reward_clip, cfg.reward_clip))
         self._equity *= res.growth
         self._w = res.weights_close
-        self._t = t + 1
+        self._i += 1
         terminated = bool(self._equity <= 0.0)
-        truncated = (not terminated) and self._t >= self.end - 1
+        if self._rows is None:
+            self._t = t + 1
+            truncated = (not terminated) and self._t >= self.end - 1
+        else:  # block bootstrap: the next decision row may start a new block
+            self._t = int(self._rows[min(self._i, len(self._rows) - 1)])
+            truncated = (not terminated) and self._i >= len(self._rows) - 1
         info = {"weights": target, "weights_close": res.weights_close, "turnover": res.turnover,
                 "cost": res.cost, "growth": res.growth, "equity": self._equity, "t": self._t}
         return self._obs(), reward, terminated, truncated, info
