@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.config import LSTMConfig
-from models.forecaster import LSTMForecaster
+from models.portfolio.config import LSTMConfig
+from models.portfolio.forecaster import LSTMForecaster
 
 
 def synthetic_panel(T: int, N: int, seed: int = 0) -> np.ndarray:

@@ -36,9 +36,9 @@ sys.path.insert(0, str(ROOT))
 def env_speed(arrays, n_steps: int = 5000) -> float:
     import numpy as np
 
-    from models.config import EnvConfig
-    from models.features import FeatureBuilder, FeatureLayout, fit_stats
-    from models.portfolio_env import PortfolioEnv
+    from models.portfolio.config import EnvConfig
+    from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
+    from models.portfolio.env import PortfolioEnv
     cfg = EnvConfig(top_k=5)
     n_train = int(round(0.7 * len(arrays.close)))
     builder = FeatureBuilder(FeatureLayout(arrays.close.shape[1], cfg.window, True),
@@ -85,11 +85,11 @@ def main() -> int:
     import torch
 
     from feeds import load_panel
-    from models.config import EnvConfig, LSTMConfig, PPOConfig
-    from models.forecaster import LSTMForecaster
-    from models.portfolio_env import build_env_arrays
-    from models.ppo import train_portfolio_policy
-    from strategies.system1 import RunConfig, backtest
+    from models.portfolio.config import EnvConfig, LSTMConfig, PPOConfig
+    from models.portfolio.forecaster import LSTMForecaster
+    from models.portfolio.env import build_env_arrays
+    from models.portfolio.train import train_portfolio_policy
+    from strategies.pipeline.system1 import RunConfig, backtest
     torch.set_num_threads(1)
     out: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                              "torch": torch.__version__}}
@@ -121,12 +121,12 @@ def main() -> int:
     print(f"PPO training: {out['ppo_steps_per_s']} steps/s ({a.ppo_steps} steps in {dt:.1f} s)")
 
     with tempfile.TemporaryDirectory() as tmp:
-        from models.bundle import save_bundle
+        from models.portfolio.bundle import save_bundle
         bpath = save_bundle(Path(tmp) / "b", variant="hybrid", tickers=panel.tickers,
                             env_config=tp.env_config, seed=0, ppo_config=tp.ppo_config,
                             lstm_config=LSTMConfig(), builder=tp.builder, obs_norm=tp.obs_norm,
                             model=tp.model, forecaster=fc)
-        from strategies import portfolio as P
+        from strategies import allocation as P
         run = RunConfig()
         ts = panel.index[n_train - 1]
         timings = {}

@@ -32,10 +32,10 @@ def main(argv=None) -> int:
     from dataclasses import replace
 
     from feeds import load_daily
-    from models.alpha_train import AlphaConfig, EqualWeightPolicy, train_alpha_policy
-    from models.alphas import load_alphas
+    from models.alpha.train import AlphaConfig, EqualWeightPolicy, train_alpha_policy
+    from models.alpha.language import load_alphas
     from strategies import alpha as A
-    from strategies.system2 import (FULL_SEEDS, QUICK_SEEDS, QUICK_TIMESTEPS, System2Config,
+    from strategies.pipeline.system2 import (FULL_SEEDS, QUICK_SEEDS, QUICK_TIMESTEPS, System2Config,
                                     backtest)
 
     df = load_daily([a.ticker], start="2015-01-01", end="2024-05-31")[a.ticker]

@@ -81,9 +81,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.config import EnvConfig, LSTMConfig, PPOConfig  # noqa: E402
-from models.portfolio_env import EnvArrays, PortfolioEnv, build_env_arrays  # noqa: E402
-from models.ppo import ObsNormalizer, run_policy, train_portfolio_policy, train_ppo  # noqa: E402
+from models.portfolio.config import EnvConfig, LSTMConfig, PPOConfig  # noqa: E402
+from models.portfolio.env import EnvArrays, PortfolioEnv, build_env_arrays  # noqa: E402
+from models.portfolio.train import ObsNormalizer, run_policy, train_portfolio_policy, train_ppo  # noqa: E402
 
 
 def load_arrays(synthetic: bool = False, seed: int = 0) -> EnvArrays:
@@ -185,7 +185,7 @@ def curve(args) -> None:
     if use_fc and args.forecast_cache and Path(args.forecast_cache).is_file():
         fc = np.load(args.forecast_cache)["forecasts"]
     elif use_fc:
-        from models.forecaster import LSTMForecaster
+        from models.portfolio.forecaster import LSTMForecaster
         t0 = time.perf_counter()
         f = LSTMForecaster(LSTMConfig(), seed=0).fit(arr.log_returns[:train_end], arr.mask[:train_end])
         fc = f.forecast(arr.log_returns, arr.mask)

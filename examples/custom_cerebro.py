@@ -4,7 +4,7 @@ import backtrader as bt
 from analyzers.portfolio import PortfolioReturns
 from feeds import to_backtrader
 from strategies import HybridLSTMPPO, install_commissions
-from strategies.system1 import RunConfig, prepare_bundle
+from strategies.pipeline.system1 import RunConfig, prepare_bundle
 
 run = RunConfig(universe="paper", seed=0)
 # Trains on the first 70% of weeks (or reuses the cached bundle) and returns the weekly panel.

@@ -11,7 +11,7 @@ import gymnasium as _gym
 def _register() -> None:
     if "rlportfolio/TopKPortfolio-v0" not in _gym.registry:
         _gym.register(id="rlportfolio/TopKPortfolio-v0",
-                      entry_point="models.portfolio_env:PortfolioEnv")
+                      entry_point="models.portfolio.env:PortfolioEnv")
 
 
 _register()

@@ -5,9 +5,9 @@ The System 1 (weekly, multi-asset) strategies and the execution base are importa
     from strategies import HybridLSTMPPO, EqualWeight, install_commissions
 """
 
-from strategies.base import FixedWeightStrategy, TargetWeightStrategy
+from strategies.engine import FixedWeightStrategy, TargetWeightStrategy
 from strategies.commission import ProportionalCommission, commission_for, install_commissions
-from strategies.portfolio import (BuyAndHold, ClassComposite, EqualWeight, HybridLSTMPPO,
+from strategies.allocation import (BuyAndHold, ClassComposite, EqualWeight, HybridLSTMPPO,
                                   LSTMOnly, PPOOnly)
 
 __all__ = ["TargetWeightStrategy", "FixedWeightStrategy", "ProportionalCommission",

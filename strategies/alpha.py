@@ -3,10 +3,10 @@
     cerebro.adddata(daily_to_backtrader(df, "AAPL"), name="AAPL")
     cerebro.addstrategy(AlphaPPO, policy="~/.cache/.../AAPL_seed0", trade_start="2022-01-03")
 
-Strategies (all subclass :class:`strategies.base.TargetWeightStrategy`: decide at the close of
+Strategies (all subclass :class:`strategies.engine.TargetWeightStrategy`: decide at the close of
 bar t, fill at the open of t+1, fractional sizes, ``cash_buffer`` of the value kept in cash):
 
-* :class:`AlphaPPO`: a trained :class:`models.alpha_train.AlphaPolicy` (or a bundle folder) weights
+* :class:`AlphaPPO`: a trained :class:`models.alpha.train.AlphaPolicy` (or a bundle folder) weights
   the 50 standardised alphas; the composite signal becomes the position (long/short).
 * :class:`AlphaEqualWeight`: all alphas weighted 1/N, same signal -> position map.
 * :class:`BuyAndHoldStock`: weight 1 from ``trade_start`` on.
@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.errors import ConfigError
-from strategies.base import TargetWeightStrategy
+from strategies.engine import TargetWeightStrategy
 
 __all__ = ["AlphaPPO", "AlphaEqualWeight", "BuyAndHoldStock", "RandomEntryExit",
            "MomentumStrategy", "SingleStockStrategy", "resolve_policy"]
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 def resolve_policy(policy, alphas=None, ticker: str | None = None):
     """An AlphaPolicy / EqualWeightPolicy as given, or loaded from a bundle folder path."""
     if isinstance(policy, (str, Path)):
-        from models.alpha_train import load_alpha_bundle
+        from models.alpha.train import load_alpha_bundle
         return load_alpha_bundle(policy, alphas=alphas, ticker=ticker)
     if policy is None or not hasattr(policy, "alphas"):
         raise ConfigError("policy must be an AlphaPolicy, an EqualWeightPolicy or an alpha "
@@ -195,7 +195,7 @@ class _AlphaStrategy(SingleStockStrategy):
         self._hasher.update(self._ohlcv[n].tobytes())
 
     def _raw_row(self, alphas, bars) -> np.ndarray:
-        from models.alphas import alphas_hash, evaluate_alphas
+        from models.alpha.language import alphas_hash, evaluate_alphas
         cache = self.p.signal_cache
         key = None
         if cache is not None:
@@ -215,7 +215,7 @@ class _AlphaStrategy(SingleStockStrategy):
 
         Alphas are evaluated on the visible history (``history_bars``); the market state
         (bounded look-back: MA100, 63-day volatility, ``window`` returns) on its last bars."""
-        from models.alpha_env import STATE_WARMUP, market_state
+        from models.alpha.env import STATE_WARMUP, market_state
         need = policy.required_history
         if self.n_bars < need:
             return None
@@ -280,7 +280,7 @@ class AlphaEqualWeight(_AlphaStrategy):
         self._sched = _schedule(self.p.policy, None)
 
     def position(self):
-        from models.alpha_train import equal_weight_position
+        from models.alpha.train import equal_weight_position
         pol = self._policy_at(self.now())
         st = self.alpha_state(pol)
         if st is None:
@@ -328,7 +328,7 @@ class BuyAndHoldStock(_DiscreteStrategy):
 class RandomEntryExit(_DiscreteStrategy):
     """Seeded random entry/exit: flat -> enter with ``p_entry``, in -> exit with ``p_exit``.
 
-    The path is :func:`models.alpha_train.random_entry_exit` indexed by the number of decisions
+    The path is :func:`models.alpha.train.random_entry_exit` indexed by the number of decisions
     since ``trade_start`` (the same seed gives the same path whatever the warm-up history).
     """
 
@@ -345,7 +345,7 @@ class RandomEntryExit(_DiscreteStrategy):
         self._path = np.zeros(0)
 
     def position(self):
-        from models.alpha_train import random_entry_exit
+        from models.alpha.train import random_entry_exit
         if self._k >= len(self._path):  # prefix-stable: a longer draw extends the same path
             n = max(256, 2 * len(self._path))
             self._path = random_entry_exit(n, int(self.p.seed), float(self.p.p_entry),
@@ -364,7 +364,7 @@ class MomentumStrategy(_DiscreteStrategy):
     )
 
     def position(self):
-        from models.alpha_train import momentum_position
+        from models.alpha.train import momentum_position
         n = int(self.p.lookback) + 1
         close = self._ohlcv[max(0, self.n_bars - n):self.n_bars, 3]
         return momentum_position(close, int(self.p.lookback), bool(self.p.long_only))

@@ -144,7 +144,7 @@ def write_outputs(results: dict, out: Path, meta: dict, benchmarks: dict[str, st
 def run_system1_cli(a: argparse.Namespace) -> int:
     from analyzers.reports import format_metrics_table
     from strategies.presets import expand
-    from strategies.system1 import RunConfig, run_system1
+    from strategies.pipeline.system1 import RunConfig, run_system1
     requested = [p.name for p in expand(a.strategy)]
     names = list(dict.fromkeys(requested + ["equal_weight", "sp500"]))
     source = a.source or ("files" if a.data else "packaged")
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         from strategies.presets import expand
         presets = expand(a.strategy)
         if presets[0].system == 2:
-            from strategies.system2_cli import run_system2_cli
+            from strategies.pipeline.outputs import run_system2_cli
             return run_system2_cli(a, presets)
         return run_system1_cli(a)
     except PluginError as e:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analyzers.portfolio import OrderStats, PortfolioReturns, TurnoverCosts, WeightsRecorder
-from strategies.base import FixedWeightStrategy
+from strategies.engine import FixedWeightStrategy
 from tests.analyzers.synthetic import make_cerebro, make_close, make_feeds
 
 

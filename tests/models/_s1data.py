@@ -29,7 +29,7 @@ class ZeroForecaster:
     """Stand-in following the LSTMForecaster interface (forecast = 0 after the lookback)."""
 
     def __init__(self, lookback: int = 4, n_assets: int = 6) -> None:
-        from models.config import LSTMConfig
+        from models.portfolio.config import LSTMConfig
         self.config = LSTMConfig(lookback=lookback)
         self.lookback = lookback
         self.n_assets_ = n_assets

@@ -6,9 +6,9 @@ import functools
 
 import numpy as np
 
-from models.config import EnvConfig, LSTMConfig, PPOConfig
-from models.portfolio_env import EnvArrays
-from models.ppo import train_portfolio_policy
+from models.portfolio.config import EnvConfig, LSTMConfig, PPOConfig
+from models.portfolio.env import EnvArrays
+from models.portfolio.train import train_portfolio_policy
 from tests.models._s1data import synthetic_arrays
 
 TINY_PPO = PPOConfig(n_steps=64, batch_size=32, n_epochs=1, net_arch=(16, 16), total_timesteps=64)
@@ -19,7 +19,7 @@ TICKERS = ("AAA", "BBB", "CCC", "DDD", "EEE")
 @functools.lru_cache(maxsize=None)
 def trained(variant: str = "hybrid"):
     """(arrays, forecaster or None, TrainedPolicy or None) on 80 synthetic weeks of 5 assets."""
-    from models.forecaster import LSTMForecaster
+    from models.portfolio.forecaster import LSTMForecaster
     opn, close, lr, mask, _ = synthetic_arrays(T=80, N=5, late=1, late_start=20, seed=5)
     fc_model, fc = None, None
     if variant in ("hybrid", "lstm"):

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.accounting import execute_step
+from models.common.execution import execute_step
 
 
 def test_no_trade_no_cost_growth_is_price_move():

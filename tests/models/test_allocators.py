@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from models.allocators import (EqualWeightAllocator, HybridAllocator, LSTMTopKAllocator,
+from models.portfolio.allocators import (EqualWeightAllocator, HybridAllocator, LSTMTopKAllocator,
                                PPOAllocator, allocator_from_bundle)
-from models.portfolio_env import PortfolioEnv
-from models.ppo import policy_action
+from models.portfolio.env import PortfolioEnv
+from models.portfolio.train import policy_action
 from tests.models._s1data import MeanForecaster
 from tests.models._s1fixtures import trained
 
@@ -85,7 +85,7 @@ def test_equal_weight_cash_when_nothing_available():
 
 def test_allocator_from_bundle(tmp_path):
     from tests.models.test_bundle import _save
-    from models.bundle import load_bundle
+    from models.portfolio.bundle import load_bundle
     for v, cls in [("hybrid", HybridAllocator), ("ppo", PPOAllocator),
                    ("lstm", LSTMTopKAllocator)]:
         assert isinstance(allocator_from_bundle(load_bundle(_save(tmp_path / v, v))), cls)

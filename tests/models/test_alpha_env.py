@@ -7,7 +7,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from feeds.errors import ConfigError
-from models.alpha_env import (ENV_ID, AlphaWeightingEnv, action_to_weights, market_state,
+from models.alpha.env import (ENV_ID, AlphaWeightingEnv, action_to_weights, market_state,
                               signal_to_position)
 
 
@@ -42,8 +42,8 @@ def test_registered_and_makeable():
     assert env.observation_space.contains(obs)
     import importlib
 
-    import models.alpha_env
-    importlib.reload(models.alpha_env)  # re-registration is guarded
+    import models.alpha.env
+    importlib.reload(models.alpha.env)  # re-registration is guarded
 
 
 def test_action_mapping():

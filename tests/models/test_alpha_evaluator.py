@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.errors import DataError
-from models.alphas import AlphaScaler, evaluate, evaluate_alphas, load_alphas, parse
+from models.alpha.language import AlphaScaler, evaluate, evaluate_alphas, load_alphas, parse
 from tests.models.test_alpha_parser import ASTS
 
 

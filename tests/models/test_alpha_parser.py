@@ -5,9 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.errors import ConfigError
-from models.alphas import (FUNCTIONS, AlphaSyntaxError, BinOp, Call, Cond, Neg, Num, Var,
+from models.alpha.language import (FUNCTIONS, AlphaSyntaxError, BinOp, Call, Cond, Neg, Num, Var,
                            load_alphas, max_lookback, parse, to_text)
-from models.alphas.parser import FUNCTION_ALIASES, VARIABLES
+from models.alpha.language.parser import FUNCTION_ALIASES, VARIABLES
 
 CANONICAL_VARS = sorted(set(VARIABLES.values()))
 
@@ -134,7 +134,7 @@ def test_library_loads_50_valid_alphas():
 
 def test_lookback_rule():
     assert parse("C").__class__ is Var
-    from models.alphas import lookback
+    from models.alpha.language import lookback
     assert lookback(parse("ts_mean(C, 20)")) == 19
     assert lookback(parse("delay(ts_mean(C, 20), 5)")) == 24
     assert lookback(parse("ema(C, 10)")) == 30

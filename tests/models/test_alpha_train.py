@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from feeds.errors import BundleError, ConfigError, DataError
-from models.alpha_train import (AlphaConfig, EqualWeightPolicy, MomentumPolicy,
+from models.alpha.train import (AlphaConfig, EqualWeightPolicy, MomentumPolicy,
                                 RandomEntryExitPolicy, TrainJob, equal_weight_position,
                                 load_alpha_bundle, momentum_position, prepare_stock,
                                 random_entry_exit, required_warmup, run_jobs, save_alpha_bundle,
                                 train_alpha_policy, walk_forward_splits)
-from models.alphas import load_alphas
+from models.alpha.language import load_alphas
 
 TINY = AlphaConfig(total_timesteps=256, n_steps=64, n_envs=2, batch_size=64, n_epochs=1,
                    episode_length=60, net_arch=(16,))

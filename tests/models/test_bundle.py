@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from feeds.errors import BundleError
-from models.bundle import load_bundle, save_bundle
-from models.config import EnvConfig
-from models.features import FeatureLayout
-from models.ppo import policy_action
+from models.portfolio.bundle import load_bundle, save_bundle
+from models.portfolio.config import EnvConfig
+from models.portfolio.features import FeatureLayout
+from models.portfolio.train import policy_action
 from tests.models._s1fixtures import TICKERS, TINY_LSTM, TINY_PPO, trained
 
 

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.errors import ConfigError
-from models.features import FeatureBuilder, FeatureLayout, fit_stats
+from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
 from tests.models._s1data import synthetic_arrays
 
 

@@ -1,4 +1,4 @@
-"""Tests for the batched per-asset LSTM forecaster (models/forecaster.py)."""
+"""Tests for the batched per-asset LSTM forecaster (models/portfolio/forecaster.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feeds.errors import BundleError, DataError
-from models.config import LSTMConfig
-from models.forecaster import LSTMForecaster
+from models.portfolio.config import LSTMConfig
+from models.portfolio.forecaster import LSTMForecaster
 
 # Small networks keep the suite fast; the paper's sizes are exercised by the benchmark.
 SMALL = LSTMConfig(lookback=6, hidden=8, max_epochs=3, patience=2, batch_size=32)
@@ -273,7 +273,7 @@ def test_batched_network_matches_nn_lstm(fitted):
 
 
 def test_forecast_chunking_does_not_change_results(fitted, panel, monkeypatch):
-    import models.forecaster as fc
+    import models.portfolio.forecaster as fc
 
     r, m = panel
     full = fitted.forecast(r, m)

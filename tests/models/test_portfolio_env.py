@@ -6,10 +6,10 @@ import pytest
 
 import models  # noqa: F401  (registers the env)
 from feeds.errors import ConfigError, DataError
-from models.accounting import execute_step, gap_and_intra
-from models.config import EnvConfig
-from models.portfolio_env import ENV_ID, PortfolioEnv, build_env_arrays, initial_weights
-from models.projection import topk_project
+from models.common.execution import execute_step, gap_and_intra
+from models.portfolio.config import EnvConfig
+from models.portfolio.env import ENV_ID, PortfolioEnv, build_env_arrays, initial_weights
+from models.portfolio.projection import topk_project
 from tests.models._s1data import synthetic_arrays
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from feeds.errors import ConfigError
-from models.accounting import execute_step
-from models.config import EnvConfig
-from models.portfolio_env import PortfolioEnv, gap_intra_arrays, initial_weights
-from models.projection import topk_project
+from models.common.execution import execute_step
+from models.portfolio.config import EnvConfig
+from models.portfolio.env import PortfolioEnv, gap_intra_arrays, initial_weights
+from models.portfolio.projection import topk_project
 from tests.models._s1data import synthetic_arrays
 
 START, END = 10, 90

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from models.config import EnvConfig, PPOConfig
-from models.portfolio_env import EnvArrays, PortfolioEnv
-from models.ppo import (ObsNormalizer, policy_action, run_policy, train_portfolio_policy,
+from models.portfolio.config import EnvConfig, PPOConfig
+from models.portfolio.env import EnvArrays, PortfolioEnv
+from models.portfolio.train import (ObsNormalizer, policy_action, run_policy, train_portfolio_policy,
                         train_ppo)
 from tests.models._s1data import synthetic_arrays
 

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from feeds.errors import ConfigError
-from models.projection import topk_project
+from models.portfolio.projection import topk_project
 
 logit_arrays = st.integers(1, 40).flatmap(
     lambda n: arrays(np.float64, n, elements=st.floats(-50, 50, allow_nan=False)))

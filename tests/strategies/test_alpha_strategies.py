@@ -9,9 +9,9 @@ from analyzers.portfolio import PortfolioReturns
 from feeds import load_daily
 from feeds.btfeeds import daily_to_backtrader
 from feeds.errors import ConfigError
-from models.alpha_train import (AlphaConfig, EqualWeightPolicy, equal_weight_position,
+from models.alpha.train import (AlphaConfig, EqualWeightPolicy, equal_weight_position,
                                 prepare_stock, save_alpha_bundle, train_alpha_policy)
-from models.alphas import load_alphas
+from models.alpha.language import load_alphas
 from strategies.alpha import (AlphaEqualWeight, AlphaPPO, BuyAndHoldStock, MomentumStrategy,
                               RandomEntryExit, SingleStockStrategy)
 from strategies.commission import ProportionalCommission

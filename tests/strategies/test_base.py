@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from feeds.errors import ConfigError
-from strategies.base import FixedWeightStrategy, TargetWeightStrategy
+from strategies.engine import FixedWeightStrategy, TargetWeightStrategy
 from tests.analyzers.synthetic import make_cerebro, make_close, make_feeds
 
 

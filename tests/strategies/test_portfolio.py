@@ -11,11 +11,11 @@ import pytest
 
 from feeds import get_universe, load_panel, to_backtrader
 from feeds.errors import BundleError, ConfigError
-from models.accounting import execute_step
+from models.common.execution import execute_step
 from strategies.commission import install_commissions
-from strategies.portfolio import EqualWeight, HybridLSTMPPO, LSTMOnly, PPOOnly
+from strategies.allocation import EqualWeight, HybridLSTMPPO, LSTMOnly, PPOOnly
 from strategies.presets import PRESETS
-from strategies.system1 import RunConfig, Trainer, backtest, run_system1, strategy_for
+from strategies.pipeline.system1 import RunConfig, Trainer, backtest, run_system1, strategy_for
 
 TICKERS = ["AAPL", "MSFT", "NVDA", "BBCA.JK", "^TNX", "BTC-USD", "ETH-USD", "SOL-USD"]
 TINY = dict(

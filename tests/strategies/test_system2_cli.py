@@ -8,7 +8,7 @@ import pytest
 
 from feeds import load_daily
 from strategies import run as cli
-from strategies.system2 import System2Config, split_windows
+from strategies.pipeline.system2 import System2Config, split_windows
 
 TINY = ["--start", "2019-06-03", "--end", "2020-03-31", "--timesteps", "256", "--jobs", "1",
         "--no-progress"]
@@ -36,7 +36,7 @@ def test_too_little_history_exits_2(tmp_path, capsys):
 
 
 def test_missing_alpha_file_is_a_config_error(tmp_path):
-    from strategies.system2 import run_system2
+    from strategies.pipeline.system2 import run_system2
     from feeds.errors import ConfigError
     with pytest.raises(ConfigError):
         run_system2(["alpha_equal"], System2Config(tickers=("AAPL",),

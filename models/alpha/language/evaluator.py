@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.errors import DataError
-from models.alphas.parser import BinOp, Call, Cond, Neg, Node, Num, Var
+from models.alpha.language.parser import BinOp, Call, Cond, Neg, Node, Num, Var
 
 __all__ = ["evaluate", "lookback", "validate_ohlcv"]
 

@@ -13,16 +13,16 @@ import numpy as np
 from gymnasium import spaces
 
 from feeds.errors import ConfigError, DataError
-from models.accounting import execute_step
-from models.config import EnvConfig
-from models.features import FeatureBuilder, FeatureLayout, fit_stats
-from models.projection import topk_project
+from models.common.execution import execute_step
+from models.portfolio.config import EnvConfig
+from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
+from models.portfolio.projection import topk_project
 
 ENV_ID = "rlportfolio/TopKPortfolio-v0"
 
 
 def gap_intra_arrays(open_: np.ndarray, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised :func:`models.accounting.gap_and_intra` for every t: two (T-1, N) arrays."""
+    """Vectorised :func:`models.common.execution.gap_and_intra` for every t: two (T-1, N) arrays."""
     with np.errstate(invalid="ignore", divide="ignore"):
         gap = open_[1:] / close[:-1] - 1.0
         intra = close[1:] / open_[1:] - 1.0
@@ -43,7 +43,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     At each step the agent sees the state at the close of week t, outputs one logit per asset,
     and the Top-K projection turns the logits into target weights. The trade is executed at the
     open of week t+1 (from the weights drifted over the gap) and the portfolio is marked at the
-    close of t+1, using :func:`models.accounting.execute_step` (the same accounting as the
+    close of t+1, using :func:`models.common.execution.execute_step` (the same accounting as the
     Backtrader strategies).
 
     ## Action Space
@@ -53,7 +53,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     mask_t)``: long-only, sum to 1, at most K assets, never an unavailable asset.
 
     ## Observation Space
-    ``Box(-clip, clip, (layout.size,), float32)`` from :class:`models.features.FeatureBuilder`:
+    ``Box(-clip, clip, (layout.size,), float32)`` from :class:`models.portfolio.features.FeatureBuilder`:
     the last L weekly log returns (z-scored with training-window statistics), the weights held
     at the close of t, the LSTM forecasts for t+1 (hybrid only), and the availability mask.
 

@@ -50,7 +50,7 @@ import torch
 from feeds.errors import BundleError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from models.config import LSTMConfig
+    from models.portfolio.config import LSTMConfig
 
 logger = logging.getLogger(__name__)
 

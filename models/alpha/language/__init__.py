@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from feeds.errors import ConfigError
-from models.alphas.evaluator import evaluate, lookback, validate_ohlcv
-from models.alphas.parser import (FUNCTIONS, VARIABLES, AlphaSyntaxError, BinOp, Call, Cond,
+from models.alpha.language.evaluator import evaluate, lookback, validate_ohlcv
+from models.alpha.language.parser import (FUNCTIONS, VARIABLES, AlphaSyntaxError, BinOp, Call, Cond,
                                   Neg, Node, Num, Var, parse, to_text)
 
 __all__ = [
@@ -116,7 +116,7 @@ def load_alphas(path: str | Path | None = None) -> list[Alpha]:
 
 
 def max_lookback(alphas: Sequence[Alpha]) -> int:
-    """Longest look-back over the alphas (see ``models.alphas.evaluator`` for the rule)."""
+    """Longest look-back over the alphas (see ``models.alpha.language.evaluator`` for the rule)."""
     return max((a.lookback for a in alphas), default=0)
 
 

@@ -1,8 +1,8 @@
 """System 2 pipeline: daily stocks -> (train or reuse) per-stock x seed PPO bundles -> Backtrader.
 
-Used by the CLI (:mod:`strategies.system2_cli`) and from Python::
+Used by the CLI (:mod:`strategies.pipeline.outputs`) and from Python::
 
-    from strategies.system2 import System2Config, run_system2
+    from strategies.pipeline.system2 import System2Config, run_system2
     study = run_system2(["alpha_ppo", "buy_hold"], System2Config(tickers=("AAPL",), n_seeds=3,
                                                                  timesteps=30_000))
     study.summary["AAPL"]["alpha_ppo"]["mean"]["sharpe"]
@@ -14,7 +14,7 @@ source has them); if there are none, training starts after the warm-up bars. The
 decision is taken at the close of the last training day and filled at the next open; reported
 returns are those of the test days, net of ``tc`` per unit of traded value.
 
-Walk-forward (``walk_forward=True``): :func:`models.alpha_train.walk_forward_splits` (2-year
+Walk-forward (``walk_forward=True``): :func:`models.alpha.train.walk_forward_splits` (2-year
 train, 1-year test, 6-month step). Test windows overlap, so each test day is taken from the
 most recent split whose test window covers it: split k is in charge from its test start until
 the next split's test start (a 6-month slice; the last split keeps its full year). The slices are
@@ -78,7 +78,7 @@ class System2Config:
     retrain: bool = False  #: retrain even when a matching bundle exists
     alphas_path: str | None = None  #: alpha library file; None = the packaged 50 alphas
     cash: float = 1_000_000.0  #: starting cash of every backtest
-    cash_buffer: float = 0.02  #: cash kept to absorb close -> next-open gaps (strategies.base)
+    cash_buffer: float = 0.02  #: cash kept to absorb close -> next-open gaps (strategies.engine)
     config_overrides: dict = field(default_factory=dict)  #: AlphaConfig fields to override
     progress: bool = True  #: log progress of training/backtests
 
@@ -91,7 +91,7 @@ class System2Config:
         return [self.seed + i for i in range(self.n_seeds)]
 
     def alpha_config(self):
-        from models.alpha_train import AlphaConfig
+        from models.alpha.train import AlphaConfig
         cfg = AlphaConfig(tc=self.tc, **self.config_overrides)
         if self.timesteps is not None:
             cfg = replace(cfg, total_timesteps=int(self.timesteps))
@@ -100,7 +100,7 @@ class System2Config:
     def bundles(self) -> Path:
         if self.bundle_dir:
             return Path(self.bundle_dir)
-        from strategies.system1 import default_bundle_dir
+        from strategies.pipeline.system1 import default_bundle_dir
         return default_bundle_dir()
 
 
@@ -160,7 +160,7 @@ def _first_row(idx: pd.DatetimeIndex, when) -> int:
 def split_windows(df: pd.DataFrame, cfg: System2Config, warm: int, ticker: str = ""
                   ) -> list[Window]:
     """The training/test windows of one stock (one window, or the walk-forward slices)."""
-    from models.alpha_train import MIN_TRAIN_DAYS, walk_forward_splits
+    from models.alpha.train import MIN_TRAIN_DAYS, walk_forward_splits
     idx = df.index
     first = max(_first_row(idx, cfg.start), warm)
     n = len(idx) - first
@@ -197,7 +197,7 @@ def _data_key(df: pd.DataFrame, w: Window) -> str:
 
 def bundle_key(ticker: str, df: pd.DataFrame, w: Window, alphas, config, seed: int) -> str:
     """Hash of the training rows, window, alpha library, AlphaConfig and seed."""
-    from models.alphas import alphas_hash
+    from models.alpha.language import alphas_hash
     blob = json.dumps([ticker, _data_key(df, w), str(w.train_start.date()),
                        str(w.train_end.date()), alphas_hash(alphas), config.to_dict(),
                        int(seed)], sort_keys=True, default=str)
@@ -208,7 +208,7 @@ def bundle_key(ticker: str, df: pd.DataFrame, w: Window, alphas, config, seed: i
 def train_bundles(stocks: dict[str, pd.DataFrame], windows: dict[str, list[Window]], alphas,
                   cfg: System2Config) -> tuple[dict[tuple[str, int, int], str], dict]:
     """Train (or reuse) one bundle per ticker x window x seed; returns folders and timings."""
-    from models.alpha_train import TrainJob, load_alpha_bundle, run_jobs
+    from models.alpha.train import TrainJob, load_alpha_bundle, run_jobs
     config = cfg.alpha_config()
     root = cfg.bundles() / "alpha"
     folders: dict[tuple[str, int, int], str] = {}
@@ -262,7 +262,7 @@ def backtest(strategy_cls, params: dict, df: pd.DataFrame, ticker: str, cfg: Sys
              test_start, name: str):
     """One strategy on one stock in a fresh Cerebro; results of the days >= ``test_start``."""
     from feeds.btfeeds import daily_to_backtrader
-    from strategies.system1 import run_backtest
+    from strategies.pipeline.system1 import run_backtest
     result, _ = run_backtest(strategy_cls, params, [daily_to_backtrader(df, ticker)], {},
                              cash=cfg.cash, tc=cfg.tc, cash_buffer=cfg.cash_buffer,
                              test_start=test_start, name=name,
@@ -278,9 +278,9 @@ def _stock_runs(ticker: str, df: pd.DataFrame, wins: list[Window], families: lis
     """Every requested backtest of one stock (run in a worker process)."""
     import logging as _logging
 
-    from models.alpha_train import EqualWeightPolicy
+    from models.alpha.train import EqualWeightPolicy
     from strategies import alpha as A
-    _logging.getLogger("strategies.base").setLevel(_logging.WARNING)
+    _logging.getLogger("strategies.engine").setLevel(_logging.WARNING)
     config = cfg.alpha_config()
     trade_start, test_start = wins[0].decide_from, wins[0].test_start
     df = df.loc[:wins[-1].test_end]
@@ -358,8 +358,8 @@ def seed_mean_returns(runs: dict, preset: str) -> pd.Series:
 # --------------------------------------------------------------------------------- pipeline
 def run_system2(presets: list[str], cfg: System2Config) -> Study:
     """Train what ``presets`` need (or reuse bundles) and backtest them per stock."""
-    from models.alpha_train import required_warmup
-    from models.alphas import load_alphas
+    from models.alpha.train import required_warmup
+    from models.alpha.language import load_alphas
     from strategies.presets import get_preset
     fams = []
     for p in presets:

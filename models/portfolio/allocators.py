@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from feeds.errors import BundleError, ConfigError, DataError
-from models.config import EnvConfig
-from models.features import FeatureBuilder
-from models.ppo import ObsNormalizer, policy_action
-from models.projection import topk_project
+from models.portfolio.config import EnvConfig
+from models.portfolio.features import FeatureBuilder
+from models.portfolio.train import ObsNormalizer, policy_action
+from models.portfolio.projection import topk_project
 
 
 def _check(h: np.ndarray, prev: np.ndarray, mask_t: np.ndarray, n: int | None) -> tuple:
@@ -120,7 +120,7 @@ class PolicyAllocator(Allocator):
 
     Args:
         model: SB3 PPO model.
-        obs_norm: frozen observation statistics (:class:`models.ppo.ObsNormalizer`).
+        obs_norm: frozen observation statistics (:class:`models.portfolio.train.ObsNormalizer`).
         builder: the feature builder the policy was trained with.
         env_config: the env config it was trained with (window, top_k, tau, logit_scale).
         forecaster: LSTM forecaster (hybrid) or None (PPO-only).

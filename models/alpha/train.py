@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 
 from feeds.errors import BundleError, ConfigError, DataError
-from models.alpha_env import (STATE_WARMUP, AlphaWeightingEnv, action_to_weights,
+from models.alpha.env import (STATE_WARMUP, AlphaWeightingEnv, action_to_weights,
                               build_observation, market_state, signal_to_position)
-from models.accounting import execute_step
-from models.alphas import (Alpha, AlphaScaler, alphas_hash, evaluate_alphas, max_lookback,
+from models.common.execution import execute_step
+from models.alpha.language import (Alpha, AlphaScaler, alphas_hash, evaluate_alphas, max_lookback,
                            parse_alpha_lines, validate_ohlcv)
 
 log = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ class AlphaPolicy(_HistoryPolicy):
 
     def positions(self, df: pd.DataFrame, start=None, end=None) -> pd.Series:
         """Positions decided at each close in ``[start, end]``, simulating the held weight with
-        :func:`models.accounting.execute_step` (the env's path). Equal to calling
+        :func:`models.common.execution.execute_step` (the env's path). Equal to calling
         :meth:`position` day by day with that held weight, but evaluates the alphas once."""
         validate_ohlcv(df)
         z, lr, trend, vol = self._state(df)
@@ -632,7 +632,7 @@ class JobResult:
 
 
 def _run_job(job: TrainJob, single_thread: bool = False) -> JobResult:
-    from models.alphas import load_alphas
+    from models.alpha.language import load_alphas
 
     if single_thread:
         import torch

@@ -30,14 +30,14 @@ from pathlib import Path
 
 from feeds.errors import ConfigError
 
-log = logging.getLogger("strategies.system2_cli")
+log = logging.getLogger("strategies.pipeline.outputs")
 
 TABLE_METRICS = (("cumulative_return", "Cum. return", True), ("sharpe", "Sharpe", False),
                  ("max_drawdown", "Max DD", True))
 
 
 def config_from_args(a: argparse.Namespace):
-    from strategies.system2 import (FULL_SEEDS, QUICK_SEEDS, QUICK_TIMESTEPS, System2Config)
+    from strategies.pipeline.system2 import (FULL_SEEDS, QUICK_SEEDS, QUICK_TIMESTEPS, System2Config)
     tickers = None
     if getattr(a, "tickers", None):
         tickers = tuple(t.strip() for t in a.tickers.split(",") if t.strip())
@@ -91,7 +91,7 @@ def write_system2_outputs(study, families: list[str], requested: list[str], out:
                           tearsheets: bool) -> None:
     from analyzers.reports import (write_comparison, write_metrics_json, write_returns_csv,
                                    write_tearsheet, write_weights_csv)
-    from strategies.system2 import PERIODS_PER_YEAR, seed_mean_returns
+    from strategies.pipeline.system2 import PERIODS_PER_YEAR, seed_mean_returns
     out.mkdir(parents=True, exist_ok=True)
     combined = {}
     for t, runs in study.results.items():
@@ -129,7 +129,7 @@ def write_system2_outputs(study, families: list[str], requested: list[str], out:
 
 def run_system2_cli(args: argparse.Namespace, presets) -> int:
     """Run the System 2 presets ``presets`` with the CLI ``args``; returns the exit code."""
-    from strategies.system2 import run_system2
+    from strategies.pipeline.system2 import run_system2
     cfg = config_from_args(args)
     requested = [p.name for p in presets]
     # buy-and-hold of each stock is always run: the reference of the table and the tearsheets

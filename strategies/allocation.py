@@ -1,8 +1,8 @@
 """System 1 strategies: hybrid LSTM + PPO, PPO-only, LSTM Top-K, equal weight and benchmarks.
 
-Every strategy here is a :class:`strategies.base.TargetWeightStrategy`: it decides at the close
+Every strategy here is a :class:`strategies.engine.TargetWeightStrategy`: it decides at the close
 of each weekly bar from data up to that bar and trades at the next open. The learned ones ask an
-allocator from :mod:`models.allocators` for target weights; the allocator sees the same inputs
+allocator from :mod:`models.portfolio.allocators` for target weights; the allocator sees the same inputs
 the training environment saw (log returns built from the feeds' closes, the weights actually
 held at the close, the availability mask) through the one feature builder.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from feeds.errors import BundleError, ConfigError
-from strategies.base import TargetWeightStrategy
+from strategies.engine import TargetWeightStrategy
 
 __all__ = ["AllocatorStrategy", "HybridLSTMPPO", "PPOOnly", "LSTMOnly", "EqualWeight",
            "BuyAndHold", "ClassComposite"]
@@ -42,7 +42,7 @@ class _TradeWindow:
 
 
 class AllocatorStrategy(_TradeWindow, TargetWeightStrategy):
-    """Rebalance each bar to the weights of an :class:`models.allocators.Allocator`.
+    """Rebalance each bar to the weights of an :class:`models.portfolio.allocators.Allocator`.
 
     The strategy keeps its own history of closes and availability (one row per bar, all feeds on
     one calendar, as :func:`feeds.to_backtrader` builds them) and hands the allocator the log
@@ -50,7 +50,7 @@ class AllocatorStrategy(_TradeWindow, TargetWeightStrategy):
     """
 
     params = (
-        # The allocator object (models.allocators.*); subclasses build it from a bundle.
+        # The allocator object (models.portfolio.allocators.*); subclasses build it from a bundle.
         ('allocator', None),
         # First bar (date or ISO string) at which decisions are made; before it the portfolio
         # stays in cash while the history needed by the models accumulates. None = from the start.
@@ -109,7 +109,7 @@ class AllocatorStrategy(_TradeWindow, TargetWeightStrategy):
 
 
 def _load(bundle):
-    from models.bundle import Bundle, load_bundle
+    from models.portfolio.bundle import Bundle, load_bundle
     if isinstance(bundle, Bundle):
         return bundle
     if bundle is None:
@@ -122,7 +122,7 @@ class _BundleStrategy(AllocatorStrategy):
     """Build the allocator from a bundle and check it matches the feeds."""
 
     params = (
-        # Trained bundle: a folder written by models.bundle.save_bundle, or a loaded Bundle.
+        # Trained bundle: a folder written by models.portfolio.bundle.save_bundle, or a loaded Bundle.
         ('bundle', None),
         # K of the Top-K projection. None = the bundle's K; any other value must equal it
         # (a policy is trained for one K).
@@ -133,7 +133,7 @@ class _BundleStrategy(AllocatorStrategy):
     def _make_allocator(self):
         if self.p.allocator is not None:
             return self.p.allocator
-        from models.allocators import allocator_from_bundle
+        from models.portfolio.allocators import allocator_from_bundle
         b = _load(self.p.bundle)
         b.verify_against(self._names, variant=self.variant)
         k = b.env_config.top_k
@@ -169,7 +169,7 @@ class LSTMOnly(AllocatorStrategy):
     def _make_allocator(self):
         if self.p.allocator is not None:
             return self.p.allocator
-        from models.allocators import LSTMTopKAllocator
+        from models.portfolio.allocators import LSTMTopKAllocator
         b = _load(self.p.bundle)
         b.verify_against(self._names)
         if b.forecaster is None:
@@ -183,7 +183,7 @@ class EqualWeight(AllocatorStrategy):
     """1/n over the assets available at each bar, rebalanced every bar."""
 
     def _make_allocator(self):
-        from models.allocators import EqualWeightAllocator
+        from models.portfolio.allocators import EqualWeightAllocator
         return self.p.allocator or EqualWeightAllocator()
 
 

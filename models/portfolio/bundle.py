@@ -32,9 +32,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from feeds.errors import BundleError
-from models.config import EnvConfig, LSTMConfig, PPOConfig
-from models.features import FeatureBuilder, FeatureLayout
-from models.ppo import ObsNormalizer
+from models.portfolio.config import EnvConfig, LSTMConfig, PPOConfig
+from models.portfolio.features import FeatureBuilder, FeatureLayout
+from models.portfolio.train import ObsNormalizer
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
                               f"feature layout in the manifest; {RETRAIN}")
     if "lstm.pt" in VARIANTS[variant]:
         import torch
-        from models.forecaster import LSTMForecaster
+        from models.portfolio.forecaster import LSTMForecaster
         try:
             sd = torch.load(p / "lstm.pt", map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001

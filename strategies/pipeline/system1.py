@@ -2,7 +2,7 @@
 
 Used by the CLI (:mod:`strategies.run`) and usable from Python::
 
-    from strategies.system1 import RunConfig, run_system1
+    from strategies.pipeline.system1 import RunConfig, run_system1
     results = run_system1(["hybrid_top5", "equal_weight", "sp500"], RunConfig(timesteps=20000))
 
 Chronology: the panel's weeks are split into the first ``train_frac`` (training: LSTM and PPO
@@ -57,7 +57,7 @@ class RunConfig:
     seed: int = 0  #: seed of every random choice (LSTM init/batches, PPO, env)
     timesteps: int | None = None  #: PPO timesteps (None = PPOConfig.total_timesteps)
     cash: float = 1_000_000.0  #: starting cash of every backtest
-    cash_buffer: float = 0.02  #: cash kept to absorb the close-to-next-open move (strategies.base)
+    cash_buffer: float = 0.02  #: cash kept to absorb the close-to-next-open move (strategies.engine)
     retrain: bool = False  #: retrain even if a matching bundle exists
     bundle_dir: str | None = None  #: where bundles live (default: user cache dir)
     progress: bool = True  #: progress bars for training
@@ -126,7 +126,7 @@ def _key(*parts: Any) -> str:
 
 # ----------------------------------------------------------------------------------- configs
 def configs(run: RunConfig, preset: Preset):
-    from models.config import EnvConfig, LSTMConfig, PPOConfig
+    from models.portfolio.config import EnvConfig, LSTMConfig, PPOConfig
     env = EnvConfig(**{"tc": run.tc, "top_k": preset.top_k or 5,
                        "use_forecasts": preset.family == "hybrid", **run.env_overrides})
     ppo = PPOConfig(**run.ppo_overrides)
@@ -153,7 +153,7 @@ class Trainer:
         return self.run.bundles() / f"{name}-{key}"
 
     def _reuse(self, path: Path, variant: str):
-        from models.bundle import load_bundle
+        from models.portfolio.bundle import load_bundle
         if self.run.retrain or not (path / "manifest.json").is_file():
             return None
         b = load_bundle(path)
@@ -165,9 +165,9 @@ class Trainer:
         """The LSTM forecaster bundle (variant 'lstm'), trained on the training weeks."""
         import time
 
-        from models.bundle import save_bundle
-        from models.config import EnvConfig
-        from models.forecaster import LSTMForecaster
+        from models.portfolio.bundle import save_bundle
+        from models.portfolio.config import EnvConfig
+        from models.portfolio.forecaster import LSTMForecaster
         _, _, lstm_cfg = configs(self.run, Preset("lstm", "lstm", 1, ""))
         key = _key("lstm", self.data_key, lstm_cfg.to_dict(), self.run.seed)
         path = self._dir("lstm", key)
@@ -186,7 +186,7 @@ class Trainer:
                     train_first=self.train_first, train_last=self.train_last,
                     lstm_config=lstm_cfg, forecaster=fc,
                     extra={"key": key, "history": fc.history_})
-        from models.bundle import load_bundle
+        from models.portfolio.bundle import load_bundle
         return load_bundle(path)
 
     def forecasts(self) -> np.ndarray:
@@ -203,9 +203,9 @@ class Trainer:
         """The PPO bundle of a hybrid_topK / ppo_topK preset."""
         import time
 
-        from models.bundle import load_bundle, save_bundle
-        from models.portfolio_env import build_env_arrays
-        from models.ppo import train_portfolio_policy
+        from models.portfolio.bundle import load_bundle, save_bundle
+        from models.portfolio.env import build_env_arrays
+        from models.portfolio.train import train_portfolio_policy
         env_cfg, ppo_cfg, lstm_cfg = configs(self.run, preset)
         key = _key(preset.family, self.data_key, env_cfg.to_dict(), ppo_cfg.to_dict(),
                    lstm_cfg.to_dict() if preset.family == "hybrid" else None, self.run.seed)
@@ -285,7 +285,7 @@ def backtest(strategy_cls, params: dict, panel: WeeklyPanel, run: RunConfig, tes
 
 def strategy_for(preset: Preset, trainer: Trainer, panel: WeeklyPanel, trade_start):
     """(strategy class, params, panel to run on) of a System 1 preset."""
-    from strategies import portfolio as P
+    from strategies import allocation as P
     fam = preset.family
     if fam in ("hybrid", "ppo"):
         cls = P.HybridLSTMPPO if fam == "hybrid" else P.PPOOnly

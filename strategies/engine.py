@@ -1,6 +1,6 @@
 """TargetWeightStrategy: rebalance a Backtrader portfolio to target weights.
 
-Execution follows ``models/accounting.py`` (the rule the RL environments are trained on):
+Execution follows ``models/common/execution.py`` (the rule the RL environments are trained on):
 
 * decide at the close of bar t in ``next()``, from data up to bar t only;
 * submit plain market orders, which Backtrader's default broker fills at the open of bar t+1
@@ -109,7 +109,7 @@ class TargetWeightStrategy(bt.Strategy):
         ('min_trade_value', 0.0),
         # Decide every this many bars (1 = every bar); the first decision is at the first bar.
         ('rebalance_every', 1),
-        # Log every submitted and filled order at INFO level (logger "strategies.base").
+        # Log every submitted and filled order at INFO level (logger "strategies.engine").
         ('log_orders', False),
         # Allow negative target weights (short positions). Long-only by default.
         ('allow_short', False),

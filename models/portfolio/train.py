@@ -31,9 +31,9 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from feeds.errors import ConfigError
-from models.config import EnvConfig, PPOConfig
-from models.features import FeatureBuilder, FeatureLayout, fit_stats
-from models.portfolio_env import EnvArrays, PortfolioEnv, build_env_arrays
+from models.portfolio.config import EnvConfig, PPOConfig
+from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
+from models.portfolio.env import EnvArrays, PortfolioEnv, build_env_arrays
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def policy_action(model: PPO, obs_norm: "ObsNormalizer | VecNormalize",
 
 @dataclass
 class TrainedPolicy:
-    """Everything a System 1 PPO run produced (the inputs of :func:`models.bundle.save_bundle`)."""
+    """Everything a System 1 PPO run produced (the inputs of :func:`models.portfolio.bundle.save_bundle`)."""
 
     model: PPO
     obs_norm: ObsNormalizer
@@ -159,7 +159,7 @@ def train_portfolio_policy(arrays: Any, train_end_index: int, env_config: EnvCon
     """Train the System 1 allocator on rows ``[train_start_index, train_end_index)``.
 
     ``arrays`` is an :class:`EnvArrays` or a :class:`feeds.panel.WeeklyPanel` (converted with
-    :func:`models.portfolio_env.build_env_arrays`). Feature statistics come from the training
+    :func:`models.portfolio.env.build_env_arrays`). Feature statistics come from the training
     rows only. ``lstm_forecasts`` (T, N) override
     ``arrays.forecasts``; they are required iff ``env_config.use_forecasts``.
     """

@@ -3,7 +3,7 @@
 Registered as ``rlportfolio/AlphaWeighting-v0`` when this module is imported.
 
 Mapping from action to position (the one documented mapping, shared with
-``models.alpha_train.AlphaPolicy`` and the baselines):
+``models.alpha.train.AlphaPolicy`` and the baselines):
 
 1. weights ``w = a / max(sum |a|, eps)`` (L1-normalised; an all-zero action means flat);
 2. composite signal ``s_t = w . z_t`` where ``z_t`` are the standardised alphas at close t;
@@ -12,7 +12,7 @@ Mapping from action to position (the one documented mapping, shared with
    ``p *= min(lev_cap, target_vol / vol63_t)``; finally ``p`` is clipped to ``[-lev_cap, lev_cap]``
    (``lev_cap=1`` keeps the position in [-1, 1]: no leverage).
 
-Execution and reward use :func:`models.accounting.execute_step` with the single signed weight
+Execution and reward use :func:`models.common.execution.execute_step` with the single signed weight
 ``[position]``: decide at the close of t, fill at the open of t+1 (paying ``tc * |position -
 drifted held weight|``), mark at the close of t+1. The reward is the net return of that step:
 the paper's "position x next return - 0.001 x |position change|", where under next-open
@@ -29,7 +29,7 @@ import numpy as np
 from gymnasium import spaces
 
 from feeds.errors import ConfigError
-from models.accounting import execute_step
+from models.common.execution import execute_step
 
 __all__ = [
     "ENV_ID", "AlphaWeightingEnv", "action_to_weights", "signal_to_position", "market_state",
@@ -122,7 +122,7 @@ class AlphaWeightingEnv(gym.Env):
     has "recent OHLCV"; recent returns are its scale-free form.)
 
     ## Rewards
-    Net return of one step of :func:`models.accounting.execute_step` with weights
+    Net return of one step of :func:`models.common.execution.execute_step` with weights
     ``[position]``: decide at close t, fill at open t+1 paying ``tc * |traded weight|``, mark at
     close t+1. Equals ``position * next return - tc * |position change|`` up to compounding.
 
@@ -237,7 +237,7 @@ class AlphaWeightingEnv(gym.Env):
 
 def _register() -> None:
     if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point="models.alpha_env:AlphaWeightingEnv")
+        gym.register(id=ENV_ID, entry_point="models.alpha.env:AlphaWeightingEnv")
 
 
 _register()

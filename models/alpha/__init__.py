@@ -1,0 +1,1 @@
+"""System 2: daily per-stock PPO weighting of formulaic alphas."""

@@ -1,0 +1,1 @@
+"""System 1: weekly multi-asset allocation (LSTM forecasts, PPO, Top-K projection)."""
