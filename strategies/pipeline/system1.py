@@ -18,18 +18,15 @@ import json
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-import backtrader as bt
 import numpy as np
 import pandas as pd
 
-from analyzers.metrics import compute_metrics
-from analyzers.portfolio import OrderStats, PortfolioReturns, TurnoverCosts, WeightsRecorder
 from feeds import get_benchmark, get_universe, load_panel, to_backtrader
 from feeds.errors import ConfigError, DataError
 from feeds.panel import WeeklyPanel
-from strategies.commission import install_commissions
+from strategies.pipeline.common import (RunSettings, StrategyResult, config_key,
+                                       run_backtest)
 from strategies.presets import Preset
 
 log = logging.getLogger(__name__)
@@ -37,50 +34,14 @@ log = logging.getLogger(__name__)
 PERIODS_PER_YEAR = 52
 
 
-def default_bundle_dir() -> Path:
-    """Where trained bundles are kept by default: the user cache directory."""
-    import platformdirs
-    return Path(platformdirs.user_cache_dir("bt-rlportfolio")) / "bundles"
-
-
 @dataclass(frozen=True)
-class RunConfig:
-    """Settings of a System 1 run (the CLI options)."""
+class RunConfig(RunSettings):
+    """Settings of a System 1 run (the CLI options); the shared ones are in RunSettings."""
 
     universe: str = "paper"  #: universe preset (feeds.list_universes()) or comma-separated tickers
-    source: str = "packaged"  #: packaged | yfinance | files
-    data_path: str | None = None  #: user files (directory of CSVs or one long CSV) for source=files
-    start: str = "2018-01-01"  #: first date of the panel (the paper: 2018-01)
-    end: str = "2024-12-06"  #: last date (the packaged Nasdaq data ends 2024-12-06)
-    train_frac: float = 0.7  #: chronological training fraction of the weeks
-    tc: float = 0.001  #: proportional cost per unit of traded value (10 bp), env and Backtrader
-    seed: int = 0  #: seed of every random choice (LSTM init/batches, PPO, env)
-    timesteps: int | None = None  #: PPO timesteps (None = PPOConfig.total_timesteps)
-    cash: float = 1_000_000.0  #: starting cash of every backtest
-    cash_buffer: float = 0.02  #: cash kept to absorb the close-to-next-open move (strategies.engine)
-    retrain: bool = False  #: retrain even if a matching bundle exists
-    bundle_dir: str | None = None  #: where bundles live (default: user cache dir)
-    progress: bool = True  #: progress bars for training
     env_overrides: dict = field(default_factory=dict)  #: EnvConfig fields to override
     ppo_overrides: dict = field(default_factory=dict)  #: PPOConfig fields to override
     lstm_overrides: dict = field(default_factory=dict)  #: LSTMConfig fields to override
-
-    def bundles(self) -> Path:
-        return Path(self.bundle_dir) if self.bundle_dir else default_bundle_dir()
-
-
-@dataclass
-class StrategyResult:
-    """What one backtest produced (test weeks only)."""
-
-    name: str
-    returns: pd.Series
-    weights: pd.DataFrame
-    turnover: pd.Series
-    costs: pd.Series
-    orders: dict
-    metrics: dict
-    bundle: str | None = None
 
 
 # ----------------------------------------------------------------------------------- data
@@ -118,10 +79,6 @@ def _data_key(panel: WeeklyPanel, n_train: int) -> str:
     h.update(pd.util.hash_pandas_object(panel.mask.iloc[:n_train].astype(int),
                                         index=True).values.tobytes())
     return h.hexdigest()
-
-
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 # ----------------------------------------------------------------------------------- configs
@@ -169,7 +126,7 @@ class Trainer:
         from models.portfolio.config import EnvConfig
         from models.portfolio.forecaster import LSTMForecaster
         _, _, lstm_cfg = configs(self.run, Preset("lstm", "lstm", 1, ""))
-        key = _key("lstm", self.data_key, lstm_cfg.to_dict(), self.run.seed)
+        key = config_key("lstm", self.data_key, lstm_cfg.to_dict(), self.run.seed)
         path = self._dir("lstm", key)
         b = self._reuse(path, "lstm")
         if b is not None:
@@ -207,7 +164,7 @@ class Trainer:
         from models.portfolio.env import build_env_arrays
         from models.portfolio.train import train_portfolio_policy
         env_cfg, ppo_cfg, lstm_cfg = configs(self.run, preset)
-        key = _key(preset.family, self.data_key, env_cfg.to_dict(), ppo_cfg.to_dict(),
+        key = config_key(preset.family, self.data_key, env_cfg.to_dict(), ppo_cfg.to_dict(),
                    lstm_cfg.to_dict() if preset.family == "hybrid" else None, self.run.seed)
         path = self._dir(preset.name, key)
         b = self._reuse(path, preset.family)
@@ -237,43 +194,6 @@ class Trainer:
 
 
 # ----------------------------------------------------------------------------------- backtest
-def run_backtest(strategy_cls, params: dict, datas: list, asset_class: dict, *, cash: float,
-                 tc: float, cash_buffer: float, test_start, name: str,
-                 periods_per_year: int) -> tuple[StrategyResult, Any]:
-    """Run one strategy on ``datas`` in a fresh Cerebro with the standard analyzers.
-
-    Costs: :func:`strategies.commission.install_commissions` at ``tc`` per unit of traded value.
-    Returns the results of the bars from ``test_start`` on, and the strategy instance.
-    """
-    cerebro = bt.Cerebro(stdstats=False)
-    for d in datas:
-        cerebro.adddata(d, name=d._name)
-    cerebro.broker.setcash(cash)
-    install_commissions(cerebro, datas, asset_class, default_tc=tc)
-    cerebro.addstrategy(strategy_cls, cash_buffer=cash_buffer, **params)
-    cerebro.addanalyzer(PortfolioReturns, _name="returns")
-    cerebro.addanalyzer(WeightsRecorder, _name="weights")
-    cerebro.addanalyzer(TurnoverCosts, _name="turnover")
-    cerebro.addanalyzer(OrderStats, _name="orders")
-    strat = cerebro.run()[0]
-    a = strat.analyzers
-    ts = pd.Timestamp(test_start)
-    rets = a.returns.get_analysis()
-    rets = rets.loc[rets.index >= ts]
-    w = a.weights.get_analysis()
-    w = w.loc[w.index >= ts]
-    tcs = a.turnover.get_analysis()
-    turnover = tcs["turnover"].loc[tcs["turnover"].index >= ts]
-    costs = tcs["cost_frac"].loc[tcs["cost_frac"].index >= ts]
-    orders = a.orders.get_analysis()
-    m = compute_metrics(rets, periods_per_year, turnover=turnover, costs=costs)
-    m["rejected_orders"] = int(orders.get("refused", 0))
-    bundle = getattr(getattr(strat, "bundle", None), "path", None)
-    return StrategyResult(name=name, returns=rets.rename(name), weights=w, turnover=turnover,
-                          costs=costs, orders=orders, metrics=m,
-                          bundle=str(bundle) if bundle else None), strat
-
-
 def backtest(strategy_cls, params: dict, panel: WeeklyPanel, run: RunConfig, test_start,
              name: str, periods_per_year: int = PERIODS_PER_YEAR) -> StrategyResult:
     """Run one strategy in a fresh Cerebro on ``panel`` and keep the test weeks' results."""

@@ -32,18 +32,17 @@ training rows, the alpha library, the AlphaConfig and the seed: a matching folde
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from feeds.errors import ConfigError, DataError
+from strategies.pipeline.common import RunSettings, config_key, run_backtest
 
 log = logging.getLogger(__name__)
 
@@ -59,28 +58,17 @@ MIN_TEST_DAYS = 20
 
 
 @dataclass(frozen=True)
-class System2Config:
-    """Settings of a System 2 run (the CLI options)."""
+class System2Config(RunSettings):
+    """Settings of a System 2 run (the CLI options); the shared ones are in RunSettings."""
 
-    tickers: tuple[str, ...] | None = None  #: stocks; None = DEFAULT_TICKERS (PAPER_TICKERS for yfinance)
-    source: str = "packaged"  #: packaged | yfinance | files
-    data_path: str | None = None  #: user files for source=files
     start: str = "2016-02-01"  #: first day of the study period (the paper's)
     end: str = "2024-05-31"  #: last day of the study period (the paper's)
-    train_frac: float = 0.7  #: chronological training fraction of the period's days
-    tc: float = 0.001  #: proportional cost per unit of traded value (env and Backtrader)
-    seed: int = 0  #: first seed; seeds are seed .. seed + n_seeds - 1
+    tickers: tuple[str, ...] | None = None  #: stocks; None = DEFAULT_TICKERS (PAPER_TICKERS for yfinance)
     n_seeds: int = FULL_SEEDS  #: PPO runs per stock (and random entry/exit paths)
-    timesteps: int | None = None  #: PPO timesteps per run; None = AlphaConfig.total_timesteps
     walk_forward: bool = False  #: rolling 2y train / 1y test / 6m step instead of one split
     jobs: int | None = None  #: parallel processes for training and backtests; None = all cores
-    bundle_dir: str | None = None  #: where bundles live; None = the user cache directory
-    retrain: bool = False  #: retrain even when a matching bundle exists
     alphas_path: str | None = None  #: alpha library file; None = the packaged 50 alphas
-    cash: float = 1_000_000.0  #: starting cash of every backtest
-    cash_buffer: float = 0.02  #: cash kept to absorb close -> next-open gaps (strategies.engine)
     config_overrides: dict = field(default_factory=dict)  #: AlphaConfig fields to override
-    progress: bool = True  #: log progress of training/backtests
 
     def ticker_list(self) -> list[str]:
         if self.tickers:
@@ -96,12 +84,6 @@ class System2Config:
         if self.timesteps is not None:
             cfg = replace(cfg, total_timesteps=int(self.timesteps))
         return cfg
-
-    def bundles(self) -> Path:
-        if self.bundle_dir:
-            return Path(self.bundle_dir)
-        from strategies.pipeline.system1 import default_bundle_dir
-        return default_bundle_dir()
 
 
 @dataclass(frozen=True)
@@ -198,10 +180,8 @@ def _data_key(df: pd.DataFrame, w: Window) -> str:
 def bundle_key(ticker: str, df: pd.DataFrame, w: Window, alphas, config, seed: int) -> str:
     """Hash of the training rows, window, alpha library, AlphaConfig and seed."""
     from models.alpha.language import alphas_hash
-    blob = json.dumps([ticker, _data_key(df, w), str(w.train_start.date()),
-                       str(w.train_end.date()), alphas_hash(alphas), config.to_dict(),
-                       int(seed)], sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return config_key(ticker, _data_key(df, w), str(w.train_start.date()),
+                      str(w.train_end.date()), alphas_hash(alphas), config.to_dict(), int(seed))
 
 
 # --------------------------------------------------------------------------------- training
@@ -262,7 +242,6 @@ def backtest(strategy_cls, params: dict, df: pd.DataFrame, ticker: str, cfg: Sys
              test_start, name: str):
     """One strategy on one stock in a fresh Cerebro; results of the days >= ``test_start``."""
     from feeds.btfeeds import daily_to_backtrader
-    from strategies.pipeline.system1 import run_backtest
     result, _ = run_backtest(strategy_cls, params, [daily_to_backtrader(df, ticker)], {},
                              cash=cfg.cash, tc=cfg.tc, cash_buffer=cfg.cash_buffer,
                              test_start=test_start, name=name,
