@@ -17,7 +17,8 @@ import backtrader as bt
 import pandas as pd
 
 from analyzers.metrics import compute_metrics
-from analyzers.portfolio import OrderStats, PortfolioReturns, TurnoverCosts, WeightsRecorder
+from analyzers.portfolio import (OrderStats, PortfolioReturns, TurnoverCosts, WeightsRecorder,
+                                 to_frame, to_series)
 from strategies.commission import install_commissions
 
 
@@ -93,14 +94,14 @@ def run_backtest(strategy_cls, params: dict, datas: list, asset_class: dict, *, 
     strat = cerebro.run()[0]
     a = strat.analyzers
     ts = pd.Timestamp(test_start)
-    rets = a.returns.get_analysis()
+    rets = to_series(a.returns)
     rets = rets.loc[rets.index >= ts]
-    w = a.weights.get_analysis()
+    w = to_frame(a.weights)
     w = w.loc[w.index >= ts]
-    tcs = a.turnover.get_analysis()
-    turnover = tcs["turnover"].loc[tcs["turnover"].index >= ts]
-    costs = tcs["cost_frac"].loc[tcs["cost_frac"].index >= ts]
-    orders = a.orders.get_analysis()
+    tcs = to_frame(a.turnover, columns=["traded_value", "turnover", "costs", "cost_frac"])
+    tcs = tcs.loc[tcs.index >= ts]
+    turnover, costs = tcs["turnover"], tcs["cost_frac"]
+    orders = dict(a.orders.get_analysis())
     m = compute_metrics(rets, periods_per_year, turnover=turnover, costs=costs)
     m["rejected_orders"] = int(orders.get("refused", 0))
     bundle = getattr(getattr(strat, "bundle", None), "path", None)

@@ -1,9 +1,9 @@
-"""CLI of System 2 (called by ``python -m strategies.run`` for the System 2 presets).
+"""What a run writes to ``--out``, for both systems.
 
-    python -m strategies.run --strategy all_alpha --quick --out results/s2
-    python -m strategies.run --strategy alpha_ppo --tickers AAPL,PEP --seeds 5 --timesteps 50000
+System 1 (:func:`write_outputs`): tearsheets of each requested strategy against each benchmark,
+``comparison.html``, ``metrics.json``, ``weights.csv``, ``returns.csv``, ``run.json``.
 
-Writes to ``--out``:
+System 2 (:func:`write_system2_outputs` and :func:`paper_table`):
 
 * ``tearsheet_<TICKER>_<strategy>_vs_buy_hold.html``: QuantStats tearsheet of each requested
   strategy against buy-and-hold of the same stock (seeded strategies: the seed-averaged
@@ -15,44 +15,20 @@ Writes to ``--out``:
 * ``paper_table.md`` (also printed): cumulative return, Sharpe and max drawdown per stock, mean
   ± std over seeds for the seeded strategies;
 * ``run.json``: windows, seeds, configuration, timings and bundle folders.
-
-Optional extra attribute ``args.alphas`` (a user alpha library file) is honoured if present.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
-import time
 from pathlib import Path
 
-from feeds.errors import ConfigError
 
 log = logging.getLogger("strategies.pipeline.outputs")
 
 TABLE_METRICS = (("cumulative_return", "Cum. return", True), ("sharpe", "Sharpe", False),
                  ("max_drawdown", "Max DD", True))
-
-
-def config_from_args(a: argparse.Namespace):
-    from strategies.pipeline.system2 import (FULL_SEEDS, QUICK_SEEDS, QUICK_TIMESTEPS, System2Config)
-    tickers = None
-    if getattr(a, "tickers", None):
-        tickers = tuple(t.strip() for t in a.tickers.split(",") if t.strip())
-        if not tickers:
-            raise ConfigError("--tickers is empty; pass e.g. --tickers AAPL,PEP")
-    quick = bool(getattr(a, "quick", False))
-    seeds = a.seeds if a.seeds is not None else (QUICK_SEEDS if quick else FULL_SEEDS)
-    timesteps = a.timesteps if a.timesteps is not None else (QUICK_TIMESTEPS if quick else None)
-    source = a.source or ("files" if a.data else "packaged")
-    return System2Config(
-        tickers=tickers, source=source, data_path=a.data, start=a.start or "2016-02-01",
-        end=a.end or "2024-05-31", train_frac=a.train_frac, tc=a.tc, seed=a.seed,
-        n_seeds=int(seeds), timesteps=timesteps, walk_forward=bool(a.walk_forward),
-        jobs=a.jobs, bundle_dir=a.bundle_dir, retrain=bool(a.retrain),
-        alphas_path=getattr(a, "alphas", None), progress=not a.no_progress)
 
 
 def _fmt(v: float, pct: bool) -> str:
@@ -127,23 +103,29 @@ def write_system2_outputs(study, families: list[str], requested: list[str], out:
     (out / "run.json").write_text(json.dumps(study.meta, indent=2, default=str))
 
 
-def run_system2_cli(args: argparse.Namespace, presets) -> int:
-    """Run the System 2 presets ``presets`` with the CLI ``args``; returns the exit code."""
-    from strategies.pipeline.system2 import run_system2
-    cfg = config_from_args(args)
-    requested = [p.name for p in presets]
-    # buy-and-hold of each stock is always run: the reference of the table and the tearsheets
-    families = list(dict.fromkeys([p.family for p in presets] + ["buy_hold"]))
-    t0 = time.perf_counter()
-    study = run_system2(families, cfg)
-    study.meta["elapsed_s"] = round(time.perf_counter() - t0, 1)
-    study.meta["requested"] = requested
-    out = Path(args.out)
-    table = paper_table(study.summary, families, study.meta)
-    write_system2_outputs(study, families, [p.family for p in presets], out,
-                          not args.no_tearsheets)
-    (out / "paper_table.md").write_text(table)
-    print(table)
-    print(f"Wall time {study.meta['elapsed_s']} s (training {study.meta['timings'].get('train_wall_s', 0)} s, "
-          f"backtests {study.meta['timings'].get('backtest_wall_s')} s); outputs in {out}/")
-    return 0
+def write_outputs(results: dict, out: Path, meta: dict, benchmarks: dict[str, str],
+                  requested: list[str], periods_per_year: int, tearsheets: bool) -> None:
+    """Tearsheets of the requested strategies (one per benchmark), comparison page, CSVs, JSON."""
+    from analyzers.reports import (write_comparison, write_metrics_json, write_returns_csv,
+                                   write_tearsheet, write_weights_csv)
+    out.mkdir(parents=True, exist_ok=True)
+    if tearsheets:
+        for name in requested:
+            r = results[name]
+            for label, bname in benchmarks.items():
+                if bname == name or bname not in results:
+                    continue
+                path = out / f"tearsheet_{name}_vs_{label}.html"
+                write_tearsheet(r.returns, results[bname].returns, path,
+                                title=f"{name} vs {label}", periods_per_year=periods_per_year,
+                                strategy_title=name, benchmark_title=bname)
+                log.info("wrote %s", path)
+    note = (f"Test window {meta.get('test_first')} .. {meta.get('test_last')} "
+            f"({meta.get('test_weeks', meta.get('test_days', ''))} bars); training "
+            f"{meta.get('train_first')} .. {meta.get('train_last')}. Returns net of costs.")
+    write_comparison({k: {"returns": v.returns, "metrics": v.metrics} for k, v in results.items()},
+                     out / "comparison.html", title="Strategy comparison", note=note)
+    write_metrics_json({k: v.metrics for k, v in results.items()}, out / "metrics.json")
+    write_weights_csv({k: v.weights for k, v in results.items()}, out / "weights.csv")
+    write_returns_csv({k: v.returns for k, v in results.items()}, out / "returns.csv")
+    (out / "run.json").write_text(json.dumps(meta, indent=2, default=str))
