@@ -8,6 +8,12 @@ Public API::
     max_lookback(alphas) -> int                 # bars of history needed before the first value
     evaluate_alphas(df, alphas) -> DataFrame    # dates x alpha names, causal
     AlphaScaler().fit(train_values).transform(values) -> DataFrame
+    OPERATORS                                   # the operator table (one entry per function)
+
+Modules: ``parser`` (tokenizer, parser, printer), ``evaluator`` (tree walk, NaN policy,
+look-back), ``operators`` (the operator table). To add a function, add one ``Operator(...)``
+entry to ``OPERATORS`` in ``operators.py``; the parser, the evaluator and the look-back all
+read it from there (see that module's docstring for the entry's fields).
 
 File format (``library.txt`` or a user file): one alpha per line ``name | formula | description``;
 blank lines and lines whose first non-blank character is ``#`` are ignored (``#`` is only a
@@ -27,11 +33,13 @@ import pandas as pd
 
 from feeds.errors import ConfigError
 from models.alpha.language.evaluator import evaluate, lookback, validate_ohlcv
-from models.alpha.language.parser import (FUNCTIONS, VARIABLES, AlphaSyntaxError, BinOp, Call, Cond,
-                                  Neg, Node, Num, Var, parse, to_text)
+from models.alpha.language.operators import OPERATORS, Operator, OperatorTable
+from models.alpha.language.parser import (FUNCTION_ALIASES, FUNCTIONS, VARIABLES, AlphaSyntaxError,
+                                          BinOp, Call, Cond, Neg, Node, Num, Var, parse, to_text)
 
 __all__ = [
-    "Alpha", "AlphaScaler", "AlphaSyntaxError", "FUNCTIONS", "VARIABLES", "LIBRARY_PATH",
+    "Alpha", "AlphaScaler", "AlphaSyntaxError", "FUNCTIONS", "FUNCTION_ALIASES", "VARIABLES",
+    "LIBRARY_PATH", "OPERATORS", "Operator", "OperatorTable",
     "Node", "Num", "Var", "Neg", "BinOp", "Cond", "Call",
     "alphas_hash", "evaluate", "evaluate_alphas", "load_alphas", "lookback", "max_lookback",
     "parse", "parse_alpha_lines", "to_text",

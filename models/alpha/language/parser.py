@@ -19,8 +19,11 @@ Function aliases: ``ref`` = ``delay``, ``sma`` = ``ts_mean``, ``where(c, a, b)``
 Names are case-sensitive apart from the documented aliases. Aliases are resolved while parsing,
 so the AST holds canonical names only.
 
-Window arguments (marked ``n`` in :data:`FUNCTIONS`) must be positive integer literals; ``k``
-arguments must be numeric literals.
+Functions come from the operator table (:data:`~models.alpha.language.operators.OPERATORS`):
+a call is checked against its entry (name or alias, number of arguments, window arguments ``n``
+must be positive integer literals, ``k`` arguments numeric literals, then the entry's own
+``check``). Adding a function means adding one entry there; nothing in this module changes.
+:data:`FUNCTIONS` and :data:`FUNCTION_ALIASES` are read-only views derived from that table.
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Union
 
 from feeds.errors import ConfigError
+from models.alpha.language.operators import OPERATORS, Operator, OperatorTable
 
 __all__ = [
     "AlphaSyntaxError", "Num", "Var", "Neg", "BinOp", "Cond", "Call", "Node",
-    "FUNCTIONS", "VARIABLES", "parse", "to_text", "tokenize",
+    "FUNCTIONS", "FUNCTION_ALIASES", "VARIABLES", "parse", "to_text", "tokenize",
 ]
 
 
@@ -119,34 +124,13 @@ VARIABLES: dict[str, str] = {
     "typical": "typical", "vwap": "typical", "returns": "returns", "ret": "returns",
 }
 
-#: canonical function -> (argument kinds, number of required arguments, defaults for optional).
-#: kinds: ``x`` any expression, ``n`` positive integer literal (window), ``k`` numeric literal.
-FUNCTIONS: dict[str, tuple[str, int, tuple]] = {
-    "delay": ("xn", 2, ()),
-    "delta": ("xn", 2, ()),
-    "mom": ("xn", 2, ()),
-    "ts_mean": ("xn", 2, ()),
-    "ts_std": ("xn", 2, ()),
-    "ts_sum": ("xn", 2, ()),
-    "ts_min": ("xn", 2, ()),
-    "ts_max": ("xn", 2, ()),
-    "ts_rank": ("xn", 2, ()),
-    "ts_corr": ("xxn", 3, ()),
-    "ema": ("xn", 2, ()),
-    "rsi": ("xn", 2, ()),
-    "macd": ("xnn", 1, (12, 26)),
-    "macd_signal": ("xnnn", 1, (12, 26, 9)),
-    "bbpos": ("xnk", 2, (2.0,)),
-    "obv": ("xx", 2, ()),
-    "sign": ("x", 1, ()),
-    "abs": ("x", 1, ()),
-    "log": ("x", 1, ()),
-    "sqrt": ("x", 1, ()),
-    "clip": ("xxx", 3, ()),
-    "max": ("xx", 2, ()),
-    "min": ("xx", 2, ()),
-}
-FUNCTION_ALIASES = {"ref": "delay", "sma": "ts_mean", "where": "where"}
+#: canonical function -> (argument kinds, number of required arguments, defaults for optional),
+#: derived from the operator table. kinds: ``x`` any expression, ``n`` positive integer literal
+#: (window), ``k`` numeric literal.
+FUNCTIONS = MappingProxyType({name: (op.kinds, op.required, op.defaults)
+                              for name, op in OPERATORS.items()})
+#: alias -> canonical function (``where`` is the syntax for ``cond ? then : other``).
+FUNCTION_ALIASES = MappingProxyType({**OPERATORS.aliases, "where": "where"})
 
 _TOKEN_RE = re.compile(r"""
     (?P<ws>\s+)
@@ -190,8 +174,9 @@ def _describe(tok: Token) -> str:
 
 
 class _Parser:
-    def __init__(self, formula: str):
+    def __init__(self, formula: str, table: OperatorTable):
         self.formula = formula
+        self.table = table
         self.tokens = tokenize(formula)
         self.i = 0
 
@@ -255,7 +240,7 @@ class _Parser:
                 return self.call(tok)
             if tok.text in VARIABLES:
                 return Var(VARIABLES[tok.text])
-            if tok.text in FUNCTIONS or tok.text in FUNCTION_ALIASES:
+            if tok.text == "where" or self.table.resolve(tok.text) is not None:
                 self.fail(f"function '{tok.text}' needs arguments in parentheses", tok)
             known = ", ".join(sorted(set(VARIABLES)))
             self.fail(f"unknown variable '{tok.text}'", tok, f"known: {known}")
@@ -263,9 +248,9 @@ class _Parser:
         raise AssertionError  # pragma: no cover
 
     def call(self, name_tok: Token) -> Node:
-        name = FUNCTION_ALIASES.get(name_tok.text, name_tok.text)
-        if name != "where" and name not in FUNCTIONS:
-            known = ", ".join(sorted(set(FUNCTIONS) | set(FUNCTION_ALIASES)))
+        op = self.table.resolve(name_tok.text)
+        if op is None and name_tok.text != "where":
+            known = ", ".join(sorted({*self.table, *self.table.aliases, "where"}))
             self.fail(f"unknown function '{name_tok.text}'", name_tok, f"known: {known}")
         self.expect("(")
         args: list[Node] = []
@@ -283,53 +268,48 @@ class _Parser:
                 self.fail(f"expected ',' or ')' in call to '{name_tok.text}', "
                           f"found {_describe(tok)}", tok)
         self.expect(")")
-        if name == "where":
+        if op is None:  # where(cond, then, other)
             if len(args) != 3:
                 self.fail(f"'where' takes 3 arguments (cond, then, else), got {len(args)}",
                           name_tok)
             return Cond(*args)
-        kinds, required, defaults = FUNCTIONS[name]
-        if not required <= len(args) <= len(kinds):
-            want = str(required) if required == len(kinds) else f"{required} to {len(kinds)}"
-            self.fail(f"'{name_tok.text}' takes {want} arguments ({_signature(name)}), "
+        self.check_call(op, name_tok, args, arg_toks)
+        return Call(op.name, tuple(args), pos=name_tok.col)
+
+    def check_call(self, op: Operator, name_tok: Token, args: list, arg_toks: list) -> None:
+        """Validate a call against its table entry: arity, literal arguments, entry check."""
+        if not op.required <= len(args) <= len(op.kinds):
+            n = len(op.kinds)
+            want = str(n) if op.required == n else f"{op.required} to {n}"
+            self.fail(f"'{name_tok.text}' takes {want} arguments ({op.signature()}), "
                       f"got {len(args)}", name_tok)
-        for kind, arg, tok in zip(kinds, args, arg_toks):
+        for kind, arg, tok in zip(op.kinds, args, arg_toks):
             if kind == "n":
                 if not (isinstance(arg, Num) and arg.value.is_integer() and arg.value >= 1):
                     self.fail(f"window must be a positive integer literal in "
-                              f"'{name_tok.text}' ({_signature(name)})", tok)
+                              f"'{name_tok.text}' ({op.signature()})", tok)
             elif kind == "k":
                 if not isinstance(arg, Num):
                     self.fail(f"argument must be a numeric literal in '{name_tok.text}' "
-                              f"({_signature(name)})", tok)
-        if name in ("macd", "macd_signal") and len(args) >= 2:
-            fast = args[1].value
-            slow = args[2].value if len(args) >= 3 else defaults[1]
-            if fast >= slow:
-                self.fail(f"macd fast span ({fast:g}) must be smaller than the slow span "
-                          f"({slow:g})", arg_toks[1])
-        return Call(name, tuple(args), pos=name_tok.col)
+                              f"({op.signature()})", tok)
+        if op.check is not None:
+            bound = op.bind(args, lambda a: None, lambda a: a.value)
+            problem = op.check(*op.constants(bound))
+            if problem is not None:
+                detail, index = problem
+                self.fail(detail, arg_toks[index] if index < len(arg_toks) else name_tok)
 
 
-def _signature(name: str) -> str:
-    kinds, required, defaults = FUNCTIONS[name]
-    labels = {"x": "x", "n": "n", "k": "k"}
-    parts = []
-    for i, k in enumerate(kinds):
-        label = labels[k] + (str(i) if kinds.count(k) > 1 else "")
-        if i >= required:
-            label += f"={defaults[i - required]:g}"
-        parts.append(label)
-    return f"{name}({', '.join(parts)})"
+def parse(formula: str, *, table: OperatorTable = OPERATORS) -> Node:
+    """Parse formula text to an AST; raises :class:`AlphaSyntaxError` (a ``ConfigError``).
 
-
-def parse(formula: str) -> Node:
-    """Parse formula text to an AST; raises :class:`AlphaSyntaxError` (a ``ConfigError``)."""
+    ``table`` is the operator table to resolve functions in (the built-in one by default).
+    """
     if not isinstance(formula, str):
         raise ConfigError(f"formula must be a string, got {type(formula).__name__}")
     if not formula.strip():
         raise AlphaSyntaxError("empty formula", formula, 1)
-    return _Parser(formula).parse()
+    return _Parser(formula, table).parse()
 
 
 def _num_text(v: float) -> str:
