@@ -29,7 +29,7 @@ import numpy as np
 from gymnasium import spaces
 
 from feeds.errors import ConfigError
-from models.common.execution import execute_step
+from models.common.execution import bar_returns, execute_step
 
 __all__ = [
     "ENV_ID", "AlphaWeightingEnv", "action_to_weights", "signal_to_position", "market_state",
@@ -178,6 +178,7 @@ class AlphaWeightingEnv(gym.Env):
             lr = np.log(self.close[1:] / self.close[:-1])
         self.logret = np.concatenate([[np.nan], lr])
         self.logret[~np.isfinite(self.logret)] = np.nan
+        self.gap, self.intra = bar_returns(self.open_, self.close)
         self.action_space = spaces.Box(-1.0, 1.0, (n,), dtype=np.float32)
         dim = observation_size(n, self.window, include_alphas)
         self.observation_space = spaces.Box(-OBS_BOUND, OBS_BOUND, (dim,), dtype=np.float32)
@@ -221,11 +222,8 @@ class AlphaWeightingEnv(gym.Env):
         if t >= self.t_end:
             raise RuntimeError("step() called after the episode ended; call reset()")
         pos = self.position_from_action(np.asarray(action, dtype=float), t)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            gap = self.open_[t + 1] / self.close[t] - 1.0
-            intra = self.close[t + 1] / self.open_[t + 1] - 1.0
-        res = execute_step(np.array([self.w]), np.array([pos]), np.array([gap]),
-                           np.array([intra]), self.tc)
+        res = execute_step(np.array([self.w]), np.array([pos]), self.gap[t:t + 1],
+                           self.intra[t:t + 1], self.tc)
         self.w = float(res.weights_close[0])
         self.t = t + 1
         reward = float(res.net_return)

@@ -37,7 +37,7 @@ import pandas as pd
 from feeds.errors import BundleError, ConfigError, DataError
 from models.alpha.env import (STATE_WARMUP, AlphaWeightingEnv, action_to_weights,
                               build_observation, market_state, signal_to_position)
-from models.common.execution import execute_step
+from models.common.execution import bar_returns, execute_step
 from models.alpha.language import (Alpha, AlphaScaler, alphas_hash, evaluate_alphas, max_lookback,
                            parse_alpha_lines, validate_ohlcv)
 
@@ -285,8 +285,8 @@ class AlphaPolicy(_HistoryPolicy):
         idx = df.index
         i0 = max(_row(idx, start, "left") if start is not None else 0, self.required_history - 1)
         i1 = _row(idx, end, "right") if end is not None else len(idx) - 1
-        o = df["open"].to_numpy(dtype=float)
-        c = df["close"].to_numpy(dtype=float)
+        gap, intra = bar_returns(df["open"].to_numpy(dtype=float),
+                                 df["close"].to_numpy(dtype=float))
         out = np.full(len(idx), np.nan)
         held = 0.0
         for t in range(i0, i1 + 1):
@@ -294,9 +294,8 @@ class AlphaPolicy(_HistoryPolicy):
             pos = self._position(self.action(obs), z[t], vol[t])
             out[t] = pos
             if t + 1 < len(idx):
-                res = execute_step(np.array([held]), np.array([pos]),
-                                   np.array([o[t + 1] / c[t] - 1.0]),
-                                   np.array([c[t + 1] / o[t + 1] - 1.0]), self.config.tc)
+                res = execute_step(np.array([held]), np.array([pos]), gap[t:t + 1],
+                                   intra[t:t + 1], self.config.tc)
                 held = float(res.weights_close[0])
         return pd.Series(out[i0:i1 + 1], index=idx[i0:i1 + 1], name="position")
 

@@ -76,13 +76,20 @@ def execute_step(weights_close_t: np.ndarray, target: np.ndarray, gap_returns: n
                       weights_open=w_open, weights_close=w_close)
 
 
-def gap_and_intra(open_: np.ndarray, close: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-asset gap (close t -> open t+1) and intra-bar (open t+1 -> close t+1) returns.
+def bar_returns(open_: np.ndarray, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gap and intra-bar returns of every step, the one place they are computed.
 
-    ``open_`` and ``close`` are (T, N) arrays; NaN (asset not trading) gives 0.
+    ``open_`` and ``close`` are (T,) or (T, N) price arrays. Row ``t`` of the results belongs to
+    the step decided at the close of ``t``: ``gap[t] = open[t+1] / close[t] - 1`` (held weights
+    drift over it before the trade) and ``intra[t] = close[t+1] / open[t+1] - 1`` (the new
+    holdings drift over it until the mark). Both have ``T - 1`` rows; a price that is NaN, zero
+    or missing (asset not trading) gives 0, never NaN or inf. Used by both environments, the
+    System 2 batch policy and the env/Backtrader parity test.
     """
+    o = np.asarray(open_, dtype=np.float64)
+    c = np.asarray(close, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        gap = open_[t + 1] / close[t] - 1.0
-        intra = close[t + 1] / open_[t + 1] - 1.0
+        gap = o[1:] / c[:-1] - 1.0
+        intra = c[1:] / o[1:] - 1.0
     return (np.nan_to_num(gap, nan=0.0, posinf=0.0, neginf=0.0),
             np.nan_to_num(intra, nan=0.0, posinf=0.0, neginf=0.0))

@@ -22,7 +22,7 @@ import numpy as np
 from feeds.errors import BundleError, ConfigError, DataError
 from models.portfolio.config import EnvConfig
 from models.portfolio.features import FeatureBuilder
-from models.portfolio.train import ObsNormalizer, policy_action
+from models.common.ppo import ObsNormalizer, policy_action
 from models.portfolio.projection import topk_project
 
 

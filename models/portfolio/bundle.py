@@ -34,7 +34,7 @@ import numpy as np
 from feeds.errors import BundleError
 from models.portfolio.config import EnvConfig, LSTMConfig, PPOConfig
 from models.portfolio.features import FeatureBuilder, FeatureLayout
-from models.portfolio.train import ObsNormalizer
+from models.common.ppo import ObsNormalizer
 
 log = logging.getLogger(__name__)
 

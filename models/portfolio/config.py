@@ -7,33 +7,14 @@ bundle manifest records exactly what was trained.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass
 
 from feeds.errors import ConfigError
-
-_C = TypeVar("_C", bound="_Config")
-
-
-class _Config:
-    """Mixin: dict round trip with a clear error on unknown keys."""
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)  # type: ignore[call-overload]
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls: type[_C], d: dict[str, Any]) -> _C:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ConfigError(f"{cls.__name__}: unknown fields {unknown}; known: {sorted(names)}")
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
-        return cls(**kw)  # type: ignore[call-arg]
+from models.common.config import ConfigBase
 
 
 @dataclass(frozen=True)
-class LSTMConfig(_Config):
+class LSTMConfig(ConfigBase):
     """Per-asset univariate LSTM forecaster (paper section on the forecaster)."""
 
     lookback: int = 30  #: weekly log returns fed to the LSTM to predict the next week's
@@ -57,7 +38,7 @@ class LSTMConfig(_Config):
 
 
 @dataclass(frozen=True)
-class EnvConfig(_Config):
+class EnvConfig(ConfigBase):
     """System 1 portfolio environment (state, Top-K projection, reward)."""
 
     window: int = 8  #: L, weeks of past returns in the state (our choice: ~2 months)
@@ -92,7 +73,7 @@ class EnvConfig(_Config):
 
 
 @dataclass(frozen=True)
-class PPOConfig(_Config):
+class PPOConfig(ConfigBase):
     """PPO settings, named as in stable-baselines3 ``PPO(...)``."""
 
     learning_rate: float = 1e-4  #: Adam learning rate (paper)
@@ -122,3 +103,7 @@ class PPOConfig(_Config):
         if not all(int(h) >= 1 for h in self.net_arch):
             raise ConfigError(f"PPOConfig: net_arch sizes must be >= 1, got {self.net_arch}")
         object.__setattr__(self, "net_arch", tuple(int(h) for h in self.net_arch))
+
+    def policy_kwargs(self) -> dict:
+        """``policy_kwargs`` of SB3's ``PPO``: separate actor and critic MLPs of ``net_arch``."""
+        return {"net_arch": {"pi": list(self.net_arch), "vf": list(self.net_arch)}}

@@ -13,21 +13,12 @@ import numpy as np
 from gymnasium import spaces
 
 from feeds.errors import ConfigError, DataError
-from models.common.execution import execute_step
+from models.common.execution import bar_returns, execute_step
 from models.portfolio.config import EnvConfig
 from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
 from models.portfolio.projection import topk_project
 
 ENV_ID = "rlportfolio/TopKPortfolio-v0"
-
-
-def gap_intra_arrays(open_: np.ndarray, close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised :func:`models.common.execution.gap_and_intra` for every t: two (T-1, N) arrays."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        gap = open_[1:] / close[:-1] - 1.0
-        intra = close[1:] / open_[1:] - 1.0
-    return (np.nan_to_num(gap, nan=0.0, posinf=0.0, neginf=0.0),
-            np.nan_to_num(intra, nan=0.0, posinf=0.0, neginf=0.0))
 
 
 def initial_weights(mask_t: np.ndarray) -> np.ndarray:
@@ -130,7 +121,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.mask = np.asarray(mask, dtype=bool)
         self.forecasts = (np.asarray(forecasts, dtype=np.float64)
                           if (forecasts is not None and cfg.use_forecasts) else None)
-        self.gap, self.intra = gap_intra_arrays(np.asarray(open, dtype=np.float64), close)
+        self.gap, self.intra = bar_returns(open, close)
         layout = FeatureLayout(N, cfg.window, cfg.use_forecasts)
         if builder is None:
             builder = FeatureBuilder(layout, *fit_stats(self.log_returns[:end], self.mask[:end]))

@@ -39,15 +39,15 @@ Implementation notes
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from feeds.errors import BundleError, DataError
+from models.common.threads import torch_threads
 
 if TYPE_CHECKING:  # pragma: no cover
     from models.portfolio.config import LSTMConfig
@@ -60,20 +60,6 @@ _FORECAST_CHUNK = 512
 _MIN_EXTRA_ROWS = 2
 
 _PARAM_NAMES = ("w_ih", "w_hh", "b", "w_out", "b_out")
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (no-op for None)."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _available(log_returns: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -229,7 +215,7 @@ class LSTMForecaster:
         t_trained = torch.as_tensor(trained)
 
         gen = torch.Generator().manual_seed(self.seed)
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads):
             params = {k: v.requires_grad_(True) for k, v in self._init_params(n, gen).items()}
             opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
             best = {k: v.detach().clone() for k, v in params.items()}
@@ -353,7 +339,7 @@ class LSTMForecaster:
         z = torch.as_tensor(z_np, dtype=torch.float32)
         ok = torch.as_tensor(avail)
         ends = torch.arange(L - 1, T)
-        with _torch_threads(self.num_threads), torch.no_grad():
+        with torch_threads(self.num_threads), torch.no_grad():
             for s in range(0, len(ends), _FORECAST_CHUNK):
                 e = ends[s:s + _FORECAST_CHUNK]
                 x, valid, _ = self._windows(z, ok, e, L, False)

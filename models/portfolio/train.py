@@ -1,19 +1,8 @@
-"""PPO training for System 1 (stable-baselines3), with observation normalisation and seeds.
+"""System 1 PPO training: the Top-K portfolio env under the shared PPO builder.
 
-cleanrl's PPO checklist, as applied here:
-
-* observation normalisation: ``VecNormalize(norm_obs=True, clip_obs=10)``; the running
-  statistics are frozen and stored (as JSON, see :class:`ObsNormalizer`) with the policy;
-* reward normalisation: off by default (``PPOConfig.normalize_reward``); rewards are weekly log
-  returns, already O(0.01-0.1);
-* advantage normalisation: on (SB3 default, ``normalize_advantage=True``);
-* orthogonal initialisation: SB3 default (``ortho_init=True``), gain sqrt(2) for hidden layers,
-  0.01 for the policy head, 1 for the value head;
-* gradient clipping 0.5, value loss weight 0.5, entropy bonus 0.01, clipped surrogate 0.2 (paper);
-* learning rate constant 1e-4 (paper), no value-function clipping (SB3 default).
-
-Seeding: ``PPO(seed=...)`` calls ``set_random_seed`` (python, numpy, torch) and seeds each env
-copy with ``seed + i``; with the same seed, config and data the trained weights are identical.
+The builder, observation statistics and seeding are :mod:`models.common.ppo` (one for both
+systems); this module adds what is System 1's: VecNormalize on observations (frozen and stored as
+JSON), feature statistics from the training rows only, and :class:`TrainedPolicy`.
 """
 
 from __future__ import annotations
@@ -24,124 +13,43 @@ from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
-import torch
-from stable_baselines3 import PPO
-from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.utils import set_random_seed
-from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from feeds.errors import ConfigError
+from models.common.ppo import ObsNormalizer, make_vec_env, policy_action
+from models.common.ppo import train as _train
 from models.portfolio.config import EnvConfig, PPOConfig
-from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
 from models.portfolio.env import EnvArrays, PortfolioEnv, build_env_arrays
+from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class ObsNormalizer:
-    """Frozen VecNormalize observation statistics (what inference needs, stored as JSON).
-
-    ``normalize(obs) = clip((obs - mean) / sqrt(var + epsilon), -clip_obs, clip_obs)``, exactly
-    as ``VecNormalize.normalize_obs`` with ``training=False``.
-    """
-
-    mean: np.ndarray
-    var: np.ndarray
-    count: float
-    clip_obs: float
-    epsilon: float
-
-    @classmethod
-    def from_vecnormalize(cls, vn: VecNormalize) -> "ObsNormalizer":
-        rms = vn.obs_rms
-        return cls(mean=np.array(rms.mean, dtype=np.float64),
-                   var=np.array(rms.var, dtype=np.float64),
-                   count=float(rms.count), clip_obs=float(vn.clip_obs), epsilon=float(vn.epsilon))
-
-    def normalize(self, obs: np.ndarray) -> np.ndarray:
-        z = (np.asarray(obs, dtype=np.float64) - self.mean) / np.sqrt(self.var + self.epsilon)
-        return np.clip(z, -self.clip_obs, self.clip_obs).astype(np.float32)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count,
-                "clip_obs": self.clip_obs, "epsilon": self.epsilon}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ObsNormalizer":
-        return cls(mean=np.asarray(d["mean"], dtype=np.float64),
-                   var=np.asarray(d["var"], dtype=np.float64), count=float(d["count"]),
-                   clip_obs=float(d["clip_obs"]), epsilon=float(d["epsilon"]))
-
-
-def make_vec_env(env_fn: Callable[[], gym.Env], ppo_config: PPOConfig, seed: int) -> VecNormalize:
-    """``DummyVecEnv`` of ``n_envs`` monitored copies wrapped in a training ``VecNormalize``."""
-    venv = DummyVecEnv([(lambda: Monitor(env_fn())) for _ in range(ppo_config.n_envs)])
-    venv.seed(seed)
-    return VecNormalize(venv, norm_obs=True, norm_reward=ppo_config.normalize_reward,
-                        clip_obs=ppo_config.clip_obs, gamma=ppo_config.gamma)
+__all__ = ["ObsNormalizer", "TrainedPolicy", "policy_action", "run_policy",
+           "train_portfolio_policy", "train_ppo"]
 
 
 def train_ppo(env_fn: Callable[[], gym.Env], ppo_config: PPOConfig, seed: int = 0,
               total_timesteps: int | None = None, progress_bar: bool = True,
-              callback=None) -> tuple[PPO, VecNormalize]:
-    """Train an SB3 ``PPO("MlpPolicy")`` on ``n_envs`` copies of ``env_fn()``.
-
-    Args:
-        env_fn: builds one environment (called ``n_envs`` times).
-        ppo_config: PPO settings (SB3 names).
-        seed: seeds python, numpy, torch and the envs.
-        total_timesteps: overrides ``ppo_config.total_timesteps``.
-        progress_bar: SB3's tqdm/rich progress bar.
-        callback: optional SB3 callback.
-
-    Returns:
-        ``(model, vecnormalize)``; the VecNormalize is switched to ``training=False``.
-    """
+              callback=None):
+    """Train ``PPO("MlpPolicy")`` on ``n_envs`` monitored copies of ``env_fn()`` with
+    observation normalisation; returns ``(model, vecnormalize)`` with the VecNormalize switched
+    to ``training=False``."""
     cfg = ppo_config
-    steps = int(total_timesteps if total_timesteps is not None else cfg.total_timesteps)
-    if steps < 1:
-        raise ConfigError(f"total_timesteps must be >= 1, got {steps}")
-    if cfg.n_steps * cfg.n_envs < 2:
-        raise ConfigError("n_steps * n_envs must be >= 2 (PPO needs a rollout to learn from)")
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(cfg.torch_threads)))
-    try:
-        set_random_seed(seed)
-        vn = make_vec_env(env_fn, cfg, seed)
-        model = PPO("MlpPolicy", vn, learning_rate=cfg.learning_rate, n_steps=cfg.n_steps,
-                    batch_size=cfg.batch_size, n_epochs=cfg.n_epochs, gamma=cfg.gamma,
-                    gae_lambda=cfg.gae_lambda, clip_range=cfg.clip_range, ent_coef=cfg.ent_coef,
-                    vf_coef=cfg.vf_coef, max_grad_norm=cfg.max_grad_norm,
-                    policy_kwargs={"net_arch": {"pi": list(cfg.net_arch),
-                                                "vf": list(cfg.net_arch)}},
-                    seed=seed, device="cpu", verbose=0)
-        model.learn(total_timesteps=steps, progress_bar=progress_bar, callback=callback)
-    finally:
-        torch.set_num_threads(old_threads)
+    model = _train(lambda: make_vec_env(env_fn, cfg.n_envs, seed, norm_obs=True,
+                                        norm_reward=cfg.normalize_reward, gamma=cfg.gamma,
+                                        clip_obs=cfg.clip_obs),
+                   cfg, seed, total_timesteps, threads=cfg.torch_threads,
+                   progress_bar=progress_bar, callback=callback)
+    vn = model.get_env()
     vn.training = False
     vn.norm_reward = False
     return model, vn
-
-
-def policy_action(model: PPO, obs_norm: "ObsNormalizer | VecNormalize",
-                  obs: np.ndarray) -> np.ndarray:
-    """Deterministic policy action (the mean, clipped to the action box) for one raw observation.
-
-    ``obs_norm`` is an :class:`ObsNormalizer` or a ``VecNormalize`` (used as in
-    ``training=False`` mode: its statistics are read, never updated).
-    """
-    if isinstance(obs_norm, VecNormalize):
-        obs_norm = ObsNormalizer.from_vecnormalize(obs_norm)
-    act, _ = model.predict(obs_norm.normalize(obs), deterministic=True)
-    return np.asarray(act, dtype=np.float64).reshape(-1)
 
 
 @dataclass
 class TrainedPolicy:
     """Everything a System 1 PPO run produced (the inputs of :func:`models.portfolio.bundle.save_bundle`)."""
 
-    model: PPO
+    model: Any  #: the SB3 PPO model (or a policy loaded from a bundle)
     obs_norm: ObsNormalizer
     builder: FeatureBuilder
     env_config: EnvConfig
@@ -188,7 +96,7 @@ def train_portfolio_policy(arrays: Any, train_end_index: int, env_config: EnvCon
                          seed=seed, train_start=s, train_end=e)
 
 
-def run_policy(env: PortfolioEnv, model: PPO, obs_norm: ObsNormalizer) -> dict[str, Any]:
+def run_policy(env: PortfolioEnv, model: Any, obs_norm: ObsNormalizer) -> dict[str, Any]:
     """Roll a deterministic policy through one episode of ``env``.
 
     Returns ``rewards`` (list), ``total_reward``, ``equity`` (final), ``weights`` (list of arrays).

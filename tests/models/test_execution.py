@@ -37,3 +37,19 @@ def test_costs_never_fall_as_trades_grow(tgt, tc, scale):
     a = execute_step(w, small, np.zeros(3), np.zeros(3), tc)
     b = execute_step(w, big, np.zeros(3), np.zeros(3), tc)
     assert b.cost >= a.cost - 1e-12
+
+
+def test_bar_returns_by_hand_and_untradable_prices_give_zero():
+    from models.common.execution import bar_returns
+    opn = np.array([[10.0, 5.0], [11.0, np.nan], [12.0, 0.0]])
+    close = np.array([[10.5, 5.0], [11.5, 5.5], [12.5, 6.0]])
+    gap, intra = bar_returns(opn, close)
+    assert gap.shape == intra.shape == (2, 2)
+    assert gap[0, 0] == 11.0 / 10.5 - 1 and intra[0, 0] == 11.5 / 11.0 - 1
+    assert gap[1, 0] == 12.0 / 11.5 - 1 and intra[1, 0] == 12.5 / 12.0 - 1
+    # NaN open, zero open (division by zero): 0, never NaN or inf
+    assert gap[0, 1] == 0.0 and intra[0, 1] == 0.0 and intra[1, 1] == 0.0
+    assert np.all(np.isfinite(gap)) and np.all(np.isfinite(intra))
+    g1, i1 = bar_returns(opn[:, 0], close[:, 0])  # one asset: 1-D in, 1-D out
+    np.testing.assert_array_equal(g1, gap[:, 0])
+    np.testing.assert_array_equal(i1, intra[:, 0])

@@ -6,7 +6,7 @@ import pytest
 
 import models  # noqa: F401  (registers the env)
 from feeds.errors import ConfigError, DataError
-from models.common.execution import execute_step, gap_and_intra
+from models.common.execution import bar_returns, execute_step
 from models.portfolio.config import EnvConfig
 from models.portfolio.env import ENV_ID, PortfolioEnv, build_env_arrays, initial_weights
 from models.portfolio.projection import topk_project
@@ -87,10 +87,10 @@ def test_equity_equals_execute_step_loop():
             break
     assert n == 80 - 1 - 10  # decisions at t = start .. end-2
     w, eq, ref = initial_weights(mask[10]), 1.0, []
+    gaps, intras = bar_returns(opn, close)
     for i, t in enumerate(range(10, 79)):
         tgt = topk_project(actions[i].astype(np.float64) * cfg.logit_scale, cfg.top_k, cfg.tau, mask[t])
-        g, intra = gap_and_intra(opn, close, t)
-        res = execute_step(w, tgt, g, intra, cfg.tc)
+        res = execute_step(w, tgt, gaps[t], intras[t], cfg.tc)
         eq *= res.growth; w = res.weights_close; ref.append(eq)
     np.testing.assert_allclose(equities, ref, rtol=1e-12)
 

@@ -8,7 +8,8 @@ import pytest
 from feeds.errors import ConfigError
 from models.common.execution import execute_step
 from models.portfolio.config import EnvConfig
-from models.portfolio.env import PortfolioEnv, gap_intra_arrays, initial_weights
+from models.common.execution import bar_returns
+from models.portfolio.env import PortfolioEnv, initial_weights
 from models.portfolio.projection import topk_project
 from tests.models._s1data import synthetic_arrays
 
@@ -39,7 +40,7 @@ def reference(env, data, rows, actions):
     """Hand replay: step i is the real transition rows[i] -> rows[i] + 1, weights carried."""
     opn, close, lr, mask, fc = data
     cfg, L = env.config, env.config.window
-    gap, intra = gap_intra_arrays(opn, close)
+    gap, intra = bar_returns(opn, close)
     z = env.builder.zscore(lr)
     zf = env.builder.zscore(fc) if cfg.use_forecasts else None
     w = initial_weights(mask[rows[0]])

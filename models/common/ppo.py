@@ -1,0 +1,132 @@
+"""One PPO builder for both systems (stable-baselines3), with observation statistics and seeds.
+
+cleanrl's PPO checklist, as applied by both systems (their configs choose the values):
+
+* observation normalisation: System 1 ``VecNormalize(norm_obs=True, clip_obs=10)`` with the
+  statistics frozen and stored as JSON (:class:`ObsNormalizer`); System 2 observations are
+  already scaled (training-window statistics) and are not normalised;
+* reward normalisation: a config flag (System 1 off: weekly log returns are O(0.01-0.1);
+  System 2 on);
+* advantage normalisation on, orthogonal initialisation on (SB3 defaults);
+* gradient clipping, value loss weight, entropy bonus, clipped surrogate: config fields under
+  SB3's own names (:data:`models.common.config.SB3_PPO_FIELDS`).
+
+Seeding: :func:`train` calls ``set_random_seed(seed)`` (python, numpy, torch), seeds env copy
+``i`` with ``seed + i`` and passes ``seed`` to ``PPO``; same seed, config and data give identical
+weights. Torch threads are set for the whole build-and-learn (``threads``, default 1).
+
+A config passed here needs the SB3 fields, ``net_arch``, ``n_envs``, ``policy_kwargs()`` and
+``total_timesteps`` (both :class:`models.portfolio.config.PPOConfig` and
+:class:`models.alpha.config.AlphaConfig` have them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+from feeds.errors import ConfigError
+from models.common.threads import torch_threads
+
+
+@dataclass(frozen=True)
+class ObsNormalizer:
+    """Frozen VecNormalize observation statistics (what inference needs, stored as JSON).
+
+    ``normalize(obs) = clip((obs - mean) / sqrt(var + epsilon), -clip_obs, clip_obs)``, exactly
+    as ``VecNormalize.normalize_obs`` with ``training=False``.
+    """
+
+    mean: np.ndarray
+    var: np.ndarray
+    count: float
+    clip_obs: float
+    epsilon: float
+
+    @classmethod
+    def from_vecnormalize(cls, vn) -> "ObsNormalizer":
+        rms = vn.obs_rms
+        return cls(mean=np.array(rms.mean, dtype=np.float64),
+                   var=np.array(rms.var, dtype=np.float64),
+                   count=float(rms.count), clip_obs=float(vn.clip_obs), epsilon=float(vn.epsilon))
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        z = (np.asarray(obs, dtype=np.float64) - self.mean) / np.sqrt(self.var + self.epsilon)
+        return np.clip(z, -self.clip_obs, self.clip_obs).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": self.count,
+                "clip_obs": self.clip_obs, "epsilon": self.epsilon}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ObsNormalizer":
+        return cls(mean=np.asarray(d["mean"], dtype=np.float64),
+                   var=np.asarray(d["var"], dtype=np.float64), count=float(d["count"]),
+                   clip_obs=float(d["clip_obs"]), epsilon=float(d["epsilon"]))
+
+
+def make_vec_env(env_fn: Callable[[], gym.Env], n_envs: int, seed: int, *,
+                 norm_obs: bool, norm_reward: bool, gamma: float, clip_obs: float = 10.0,
+                 monitor: bool = True):
+    """``DummyVecEnv`` of ``n_envs`` copies of ``env_fn()`` (``Monitor``-wrapped if ``monitor``),
+    seeded ``seed + i``, wrapped in a training ``VecNormalize`` when it normalises anything."""
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+    make = (lambda: Monitor(env_fn())) if monitor else env_fn
+    venv = DummyVecEnv([make for _ in range(int(n_envs))])
+    venv.seed(seed)
+    if norm_obs or norm_reward:
+        venv = VecNormalize(venv, norm_obs=norm_obs, norm_reward=norm_reward,
+                            clip_obs=clip_obs, gamma=gamma)
+    return venv
+
+
+def build_ppo(config, venv, seed: int, verbose: int = 0):
+    """``PPO("MlpPolicy", venv, ...)`` from a config's SB3 fields and ``policy_kwargs()``."""
+    from stable_baselines3 import PPO
+    if config.n_steps * venv.num_envs < 2:
+        raise ConfigError("n_steps * n_envs must be >= 2 (PPO needs a rollout to learn from)")
+    return PPO("MlpPolicy", venv, **config.sb3_kwargs(), policy_kwargs=config.policy_kwargs(),
+               seed=seed, device="cpu", verbose=verbose)
+
+
+def train(venv_fn: Callable[[], Any], config, seed: int = 0, total_timesteps: int | None = None,
+          *, threads: int | None = 1, progress_bar: bool = False, callback=None,
+          verbose: int = 0):
+    """Seed, build the vectorised env (``venv_fn()``) and PPO, and learn; returns the model.
+
+    Args:
+        venv_fn: builds the vectorised env (e.g. ``lambda: make_vec_env(...)``), called after
+            ``set_random_seed(seed)``.
+        config: PPO settings (see the module docstring).
+        seed: seeds python, numpy, torch, the env copies and PPO.
+        total_timesteps: overrides ``config.total_timesteps``.
+        threads: torch intra-op threads while building and learning (None = unchanged).
+        progress_bar: SB3's progress bar. callback: an SB3 callback.
+    """
+    from stable_baselines3.common.utils import set_random_seed
+    steps = int(total_timesteps if total_timesteps is not None else config.total_timesteps)
+    if steps < 1:
+        raise ConfigError(f"total_timesteps must be >= 1, got {steps}")
+    with torch_threads(threads):
+        set_random_seed(seed)
+        model = build_ppo(config, venv_fn(), seed, verbose=verbose)
+        model.learn(total_timesteps=steps, progress_bar=progress_bar, callback=callback)
+    return model
+
+
+def policy_action(model, obs_norm: "ObsNormalizer | None", obs: np.ndarray) -> np.ndarray:
+    """Deterministic policy action (the mean, clipped to the action box) for one raw observation.
+
+    ``model`` is an SB3 PPO or a policy loaded by :mod:`models.common.safe_policy`;
+    ``obs_norm`` an :class:`ObsNormalizer`, a ``VecNormalize`` (its statistics are read, never
+    updated) or None (observations used as they are).
+    """
+    if obs_norm is not None and not isinstance(obs_norm, ObsNormalizer):
+        obs_norm = ObsNormalizer.from_vecnormalize(obs_norm)
+    x = obs_norm.normalize(obs) if obs_norm is not None else obs
+    act, _ = model.predict(x, deterministic=True)
+    return np.asarray(act, dtype=np.float64).reshape(-1)
