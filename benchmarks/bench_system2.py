@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     from dataclasses import replace
 
     from feeds import load_daily
-    from models.alpha.train import AlphaConfig, EqualWeightPolicy, train_alpha_policy
+    from models.alpha import AlphaConfig, EqualWeightPolicy, train_alpha_policy
     from models.alpha.language import load_alphas
     from strategies import alpha as A
     from strategies.pipeline.system2 import (FULL_SEEDS, QUICK_SEEDS, QUICK_TIMESTEPS, System2Config,

@@ -6,7 +6,7 @@
 Strategies (all subclass :class:`strategies.engine.TargetWeightStrategy`: decide at the close of
 bar t, fill at the open of t+1, fractional sizes, ``cash_buffer`` of the value kept in cash):
 
-* :class:`AlphaPPO`: a trained :class:`models.alpha.train.AlphaPolicy` (or a bundle folder) weights
+* :class:`AlphaPPO`: a trained :class:`models.alpha.AlphaPolicy` (or a bundle folder) weights
   the 50 standardised alphas; the composite signal becomes the position (long/short).
 * :class:`AlphaEqualWeight`: all alphas weighted 1/N, same signal -> position map.
 * :class:`BuyAndHoldStock`: weight 1 from ``trade_start`` on.
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 def resolve_policy(policy, alphas=None, ticker: str | None = None):
     """An AlphaPolicy / EqualWeightPolicy as given, or loaded from a bundle folder path."""
     if isinstance(policy, (str, Path)):
-        from models.alpha.train import load_alpha_bundle
+        from models.alpha import load_alpha_bundle
         return load_alpha_bundle(policy, alphas=alphas, ticker=ticker)
     if policy is None or not hasattr(policy, "alphas"):
         raise ConfigError("policy must be an AlphaPolicy, an EqualWeightPolicy or an alpha "
@@ -258,9 +258,7 @@ class AlphaPPO(_AlphaStrategy):
         if st is None:
             return None
         z, lr, trend, vol = st
-        t = len(lr) - 1
-        obs = pol._obs(z, lr, trend, vol, t, self.held_weight())
-        return pol._position(pol.action(obs), z, vol)
+        return pol.decide(z, lr, trend, vol, self.held_weight())
 
 
 class AlphaEqualWeight(_AlphaStrategy):
@@ -280,13 +278,13 @@ class AlphaEqualWeight(_AlphaStrategy):
         self._sched = _schedule(self.p.policy, None)
 
     def position(self):
-        from models.alpha.train import equal_weight_position
+        from models.alpha import equal_weight_position
         pol = self._policy_at(self.now())
         st = self.alpha_state(pol)
         if st is None:
             return None
         z, _, _, vol = st
-        return equal_weight_position(z, vol, pol.config)
+        return equal_weight_position(z, vol, pol.config)  # 1/N of the policy's alphas
 
 
 class _DiscreteStrategy(SingleStockStrategy):
@@ -328,7 +326,7 @@ class BuyAndHoldStock(_DiscreteStrategy):
 class RandomEntryExit(_DiscreteStrategy):
     """Seeded random entry/exit: flat -> enter with ``p_entry``, in -> exit with ``p_exit``.
 
-    The path is :func:`models.alpha.train.random_entry_exit` indexed by the number of decisions
+    The path is :func:`models.alpha.random_entry_exit` indexed by the number of decisions
     since ``trade_start`` (the same seed gives the same path whatever the warm-up history).
     """
 
@@ -345,7 +343,7 @@ class RandomEntryExit(_DiscreteStrategy):
         self._path = np.zeros(0)
 
     def position(self):
-        from models.alpha.train import random_entry_exit
+        from models.alpha import random_entry_exit
         if self._k >= len(self._path):  # prefix-stable: a longer draw extends the same path
             n = max(256, 2 * len(self._path))
             self._path = random_entry_exit(n, int(self.p.seed), float(self.p.p_entry),
@@ -364,7 +362,7 @@ class MomentumStrategy(_DiscreteStrategy):
     )
 
     def position(self):
-        from models.alpha.train import momentum_position
+        from models.alpha import momentum_position
         n = int(self.p.lookback) + 1
         close = self._ohlcv[max(0, self.n_bars - n):self.n_bars, 3]
         return momentum_position(close, int(self.p.lookback), bool(self.p.long_only))

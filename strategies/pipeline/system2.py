@@ -14,7 +14,7 @@ source has them); if there are none, training starts after the warm-up bars. The
 decision is taken at the close of the last training day and filled at the next open; reported
 returns are those of the test days, net of ``tc`` per unit of traded value.
 
-Walk-forward (``walk_forward=True``): :func:`models.alpha.train.walk_forward_splits` (2-year
+Walk-forward (``walk_forward=True``): :func:`models.alpha.walk_forward_splits` (2-year
 train, 1-year test, 6-month step). Test windows overlap, so each test day is taken from the
 most recent split whose test window covers it: split k is in charge from its test start until
 the next split's test start (a 6-month slice; the last split keeps its full year). The slices are
@@ -79,7 +79,7 @@ class System2Config(RunSettings):
         return [self.seed + i for i in range(self.n_seeds)]
 
     def alpha_config(self):
-        from models.alpha.train import AlphaConfig
+        from models.alpha import AlphaConfig
         cfg = AlphaConfig(tc=self.tc, **self.config_overrides)
         if self.timesteps is not None:
             cfg = replace(cfg, total_timesteps=int(self.timesteps))
@@ -142,7 +142,8 @@ def _first_row(idx: pd.DatetimeIndex, when) -> int:
 def split_windows(df: pd.DataFrame, cfg: System2Config, warm: int, ticker: str = ""
                   ) -> list[Window]:
     """The training/test windows of one stock (one window, or the walk-forward slices)."""
-    from models.alpha.train import MIN_TRAIN_DAYS, walk_forward_splits
+    from models.alpha.data import MIN_TRAIN_DAYS
+    from models.alpha.splits import walk_forward_splits
     idx = df.index
     first = max(_first_row(idx, cfg.start), warm)
     n = len(idx) - first
@@ -188,7 +189,7 @@ def bundle_key(ticker: str, df: pd.DataFrame, w: Window, alphas, config, seed: i
 def train_bundles(stocks: dict[str, pd.DataFrame], windows: dict[str, list[Window]], alphas,
                   cfg: System2Config) -> tuple[dict[tuple[str, int, int], str], dict]:
     """Train (or reuse) one bundle per ticker x window x seed; returns folders and timings."""
-    from models.alpha.train import TrainJob, load_alpha_bundle, run_jobs
+    from models.alpha import TrainJob, load_alpha_bundle, run_jobs
     config = cfg.alpha_config()
     root = cfg.bundles() / "alpha"
     folders: dict[tuple[str, int, int], str] = {}
@@ -257,7 +258,7 @@ def _stock_runs(ticker: str, df: pd.DataFrame, wins: list[Window], families: lis
     """Every requested backtest of one stock (run in a worker process)."""
     import logging as _logging
 
-    from models.alpha.train import EqualWeightPolicy
+    from models.alpha import EqualWeightPolicy
     from strategies import alpha as A
     _logging.getLogger("strategies.engine").setLevel(_logging.WARNING)
     config = cfg.alpha_config()
@@ -337,7 +338,7 @@ def seed_mean_returns(runs: dict, preset: str) -> pd.Series:
 # --------------------------------------------------------------------------------- pipeline
 def run_system2(presets: list[str], cfg: System2Config) -> Study:
     """Train what ``presets`` need (or reuse bundles) and backtest them per stock."""
-    from models.alpha.train import required_warmup
+    from models.alpha import required_warmup
     from models.alpha.language import load_alphas
     from strategies.presets import get_preset
     fams = []

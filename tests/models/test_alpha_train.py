@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from feeds.errors import BundleError, ConfigError, DataError
-from models.alpha.train import (AlphaConfig, EqualWeightPolicy, MomentumPolicy,
+from models.alpha import (AlphaConfig, EqualWeightPolicy, MomentumPolicy,
                                 RandomEntryExitPolicy, TrainJob, equal_weight_position,
                                 load_alpha_bundle, momentum_position, prepare_stock,
                                 random_entry_exit, required_warmup, run_jobs, save_alpha_bundle,
@@ -72,15 +72,13 @@ def test_policy_position_uses_data_up_to_t_only(policy, df):
         hist = df.iloc[:t + 1]
         p = policy.position(hist, prev_position=0.25)
         # same decision from the full data at row t (future rows present but unused)
-        z, lr, trend, vol = policy._state(df)
-        obs = policy._obs(z[t], lr, trend[t], vol[t], t, 0.25)
-        assert p == policy._position(policy.action(obs), z[t], vol[t])
+        z, lr, trend, vol = policy.state(df)
+        assert p == policy.decide(z[t], lr[:t + 1], trend[t], vol[t], 0.25)
         # and with the future altered
         alt = df.copy()
         alt.iloc[t + 1:] *= 1.7
-        z2, lr2, trend2, vol2 = policy._state(alt)
-        obs2 = policy._obs(z2[t], lr2, trend2[t], vol2[t], t, 0.25)
-        assert p == policy._position(policy.action(obs2), z2[t], vol2[t])
+        z2, lr2, trend2, vol2 = policy.state(alt)
+        assert p == policy.decide(z2[t], lr2[:t + 1], trend2[t], vol2[t], 0.25)
         assert -1.0 <= p <= 1.0
 
 
@@ -189,7 +187,7 @@ def test_config_is_frozen_and_validated():
     with pytest.raises(ConfigError, match="multiple of batch_size"):
         AlphaConfig(n_steps=100, n_envs=1, batch_size=64)
     assert AlphaConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ConfigError, match="unknown AlphaConfig fields"):
+    with pytest.raises(ConfigError, match="AlphaConfig: unknown fields"):
         AlphaConfig.from_dict({"bogus": 1})
 
 

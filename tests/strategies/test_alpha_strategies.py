@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analyzers.portfolio import PortfolioReturns
+from analyzers.portfolio import PortfolioReturns, to_series
 from feeds import load_daily
 from feeds.btfeeds import daily_to_backtrader
 from feeds.errors import ConfigError
-from models.alpha.train import (AlphaConfig, EqualWeightPolicy, equal_weight_position,
+from models.alpha import (AlphaConfig, EqualWeightPolicy, equal_weight_position,
                                 prepare_stock, save_alpha_bundle, train_alpha_policy)
 from models.alpha.language import load_alphas
 from strategies.alpha import (AlphaEqualWeight, AlphaPPO, BuyAndHoldStock, MomentumStrategy,
@@ -49,7 +49,7 @@ def run(cls, df, cash_buffer=0.02, tc=0.001, **params):
     c.addstrategy(cls, cash_buffer=cash_buffer, **params)
     c.addanalyzer(PortfolioReturns, _name="r")
     s = c.run()[0]
-    return s, s.analyzers.r.get_analysis()
+    return s, to_series(s.analyzers.r)
 
 
 @pytest.mark.parametrize("name", ["ppo", "equal", "buy_hold", "random", "momentum"])
