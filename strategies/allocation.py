@@ -21,27 +21,13 @@ import numpy as np
 
 from feeds.errors import BundleError, ConfigError
 from strategies.engine import TargetWeightStrategy
+from strategies.mixins import RebalanceBandMixin, TradeWindowMixin
 
 __all__ = ["AllocatorStrategy", "HybridLSTMPPO", "PPOOnly", "LSTMOnly", "EqualWeight",
            "BuyAndHold", "ClassComposite"]
 
 
-def _as_date(x):
-    if x is None:
-        return None
-    import pandas as pd
-    return pd.Timestamp(x).date()
-
-
-class _TradeWindow:
-    """Mixin: decide only from ``trade_start`` (inclusive) on; before that hold cash."""
-
-    def _in_window(self) -> bool:
-        start = _as_date(self.p.trade_start)
-        return start is None or self.datas[0].datetime.date(0) >= start
-
-
-class AllocatorStrategy(_TradeWindow, TargetWeightStrategy):
+class AllocatorStrategy(RebalanceBandMixin, TradeWindowMixin, TargetWeightStrategy):
     """Rebalance each bar to the weights of an :class:`models.portfolio.allocators.Allocator`.
 
     The strategy keeps its own history of closes and availability (one row per bar, all feeds on
@@ -52,9 +38,6 @@ class AllocatorStrategy(_TradeWindow, TargetWeightStrategy):
     params = (
         # The allocator object (models.portfolio.allocators.*); subclasses build it from a bundle.
         ('allocator', None),
-        # First bar (date or ISO string) at which decisions are made; before it the portfolio
-        # stays in cash while the history needed by the models accumulates. None = from the start.
-        ('trade_start', None),
     )
 
     def __init__(self):
@@ -93,7 +76,7 @@ class AllocatorStrategy(_TradeWindow, TargetWeightStrategy):
 
     def next(self):
         self._record_bar()
-        if self._in_window():
+        if self.in_trade_window():
             super().next()
 
     def target_weights(self):
@@ -105,6 +88,8 @@ class AllocatorStrategy(_TradeWindow, TargetWeightStrategy):
         w = self.allocator.target_weights(lr, prev, mask_t, mh)
         w = np.where(mask_t, np.asarray(w, dtype=np.float64), 0.0)
         self.decisions.append((self.datas[0].datetime.date(0), w.copy()))
+        if self.within_band(w):  # rebalance_band None (default): always trade
+            return None
         return w
 
 
@@ -187,14 +172,12 @@ class EqualWeight(AllocatorStrategy):
         return self.p.allocator or EqualWeightAllocator()
 
 
-class BuyAndHold(_TradeWindow, TargetWeightStrategy):
+class BuyAndHold(TradeWindowMixin, TargetWeightStrategy):
     """Buy the feeds once at ``trade_start`` (equal weight, or ``weights``) and hold."""
 
     params = (
         # Weights by feed order or feed name; None = equal weight over the feeds.
         ('weights', None),
-        # First bar at which the position is bought (date or ISO string); None = first bar.
-        ('trade_start', None),
     )
 
     def __init__(self):
@@ -202,7 +185,7 @@ class BuyAndHold(_TradeWindow, TargetWeightStrategy):
         self._done = False
 
     def next(self):
-        if not self._done and self._in_window():
+        if not self._done and self.in_trade_window():
             if all(self.is_tradable(i) for i in range(len(self.datas))) or self.p.weights:
                 self.rebalance()
                 self._done = True
@@ -214,7 +197,7 @@ class BuyAndHold(_TradeWindow, TargetWeightStrategy):
         return np.full(n, 1.0 / n)
 
 
-class ClassComposite(_TradeWindow, TargetWeightStrategy):
+class ClassComposite(TradeWindowMixin, TargetWeightStrategy):
     """Fixed weights per asset class, equal weight inside a class over its available members.
 
     The paper's 25/25/25/25 composite of Nasdaq-100, IDX30, the 10-year Treasury and crypto.
@@ -227,8 +210,6 @@ class ClassComposite(_TradeWindow, TargetWeightStrategy):
         ('class_weights', None),
         # ticker -> asset class for every feed.
         ('asset_class', None),
-        # First decision bar (date or ISO string); None = first bar.
-        ('trade_start', None),
     )
 
     def __init__(self):
@@ -240,7 +221,7 @@ class ClassComposite(_TradeWindow, TargetWeightStrategy):
             raise ConfigError(f"ClassComposite: no asset class for feeds {missing}")
 
     def next(self):
-        if self._in_window():
+        if self.in_trade_window():
             super().next()
 
     def target_weights(self):

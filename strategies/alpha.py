@@ -43,6 +43,7 @@ import pandas as pd
 
 from feeds.errors import ConfigError
 from strategies.engine import TargetWeightStrategy
+from strategies.mixins import RebalanceBandMixin, TradeWindowMixin
 
 __all__ = ["AlphaPPO", "AlphaEqualWeight", "BuyAndHoldStock", "RandomEntryExit",
            "MomentumStrategy", "SingleStockStrategy", "resolve_policy"]
@@ -71,7 +72,7 @@ def _schedule(policy, ticker: str | None) -> list[tuple[pd.Timestamp | None, Any
     return [(None, resolve_policy(policy, ticker=ticker))]
 
 
-class SingleStockStrategy(TargetWeightStrategy):
+class SingleStockStrategy(TradeWindowMixin, TargetWeightStrategy):
     """Base of the System 2 strategies: one feed, target position in [-1, 1], history kept.
 
     Subclasses implement :meth:`position` (return a float, or None to keep the holdings). The
@@ -79,8 +80,6 @@ class SingleStockStrategy(TargetWeightStrategy):
     """
 
     params = (
-        # First decision date (decided at that close, filled at the next open); None = first bar.
-        ('trade_start', None),
         # Short positions allowed (negative weights); the alpha strategies and momentum short.
         ('allow_short', True),
     )
@@ -90,7 +89,6 @@ class SingleStockStrategy(TargetWeightStrategy):
         if len(self.datas) != 1:
             raise ConfigError(f"{type(self).__name__} trades exactly one daily feed, "
                               f"got {len(self.datas)}")
-        self._ts = pd.Timestamp(self.p.trade_start) if self.p.trade_start is not None else None
         self._cap = 512
         self._ohlcv = np.empty((self._cap, 5), dtype=float)
         self._dates: list = []
@@ -149,7 +147,7 @@ class SingleStockStrategy(TargetWeightStrategy):
         raise NotImplementedError
 
     def target_weights(self):
-        if self._ts is not None and self.now() < self._ts:
+        if not self.in_trade_window():
             return None
         p = self.position()
         if p is None:
@@ -287,7 +285,7 @@ class AlphaEqualWeight(_AlphaStrategy):
         return equal_weight_position(z, vol, pol.config)  # 1/N of the policy's alphas
 
 
-class _DiscreteStrategy(SingleStockStrategy):
+class _DiscreteStrategy(RebalanceBandMixin, SingleStockStrategy):
     """Trades when the target changes (entries/exits), and otherwise only when the held weight
     has drifted more than ``rebalance_band`` from the target (a losing short grows in weight:
     without this an unrebalanced short turns into leverage)."""
@@ -303,11 +301,9 @@ class _DiscreteStrategy(SingleStockStrategy):
         w = super().target_weights()
         if w is None:
             return None
-        if before is not None and w[0] == before:
-            band = self.p.rebalance_band
-            invested = w[0] * (1.0 - float(self.p.cash_buffer))
-            if band is None or abs(self.held_weight() - invested) <= float(band):
-                return None
+        if before is not None and w[0] == before and (self.p.rebalance_band is None
+                                                      or self.within_band(w)):
+            return None  # unchanged target and holdings within the band (None: never re-trade)
         return w
 
 

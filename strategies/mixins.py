@@ -1,0 +1,54 @@
+"""Two small steps both systems' strategies share, each doing one thing (bt's ``algos`` style).
+
+* :class:`TradeWindowMixin`: decide only from ``trade_start`` on (param ``trade_start``).
+  Requires: ``self.datas[0]``. Sets: nothing; :meth:`in_trade_window` is read by ``next()``.
+* :class:`RebalanceBandMixin`: a no-trade region (param ``rebalance_band``).
+  Requires: ``self.current_weights()`` and ``self.p.cash_buffer`` (a TargetWeightStrategy).
+  Sets: nothing; :meth:`within_band` says whether a target is close enough to the holdings to
+  skip the trade.
+
+Mix them in before :class:`strategies.engine.TargetWeightStrategy`. They subclass ``bt.Strategy``
+only so that Backtrader's metaclass merges their ``params`` into the strategy's.
+"""
+
+from __future__ import annotations
+
+import backtrader as bt
+import numpy as np
+import pandas as pd
+
+
+class TradeWindowMixin(bt.Strategy):
+    """Decide only on bars dated ``trade_start`` or later; before that the portfolio holds cash
+    while the history the models need accumulates."""
+
+    params = (
+        # First bar (date or ISO string) at which decisions are made; None = from the first bar.
+        ('trade_start', None),
+    )
+
+    def in_trade_window(self) -> bool:
+        """True from the bar dated ``trade_start`` on (compared by calendar date)."""
+        start = self.p.trade_start
+        if start is None:
+            return True
+        return self.datas[0].datetime.date(0) >= pd.Timestamp(start).date()
+
+
+class RebalanceBandMixin(bt.Strategy):
+    """No-trade region: a target whose every ``|held weight - invested target|`` is at most
+    ``rebalance_band`` is not traded (the invested target is ``target x (1 - cash_buffer)``)."""
+
+    params = (
+        # No-trade band in portfolio weight; None = off (strategies say what None means for them).
+        ('rebalance_band', None),
+    )
+
+    def within_band(self, target) -> bool:
+        """True if every held weight is within ``rebalance_band`` of its invested target."""
+        band = self.p.rebalance_band
+        if band is None:
+            return False
+        held = np.fromiter(self.current_weights().values(), dtype=float)
+        invested = np.asarray(target, dtype=float) * (1.0 - float(self.p.cash_buffer))
+        return bool(np.max(np.abs(held - invested), initial=0.0) <= float(band))
