@@ -47,18 +47,27 @@ def _print_table(rows: list[dict]) -> None:
         print("  ".join(str(r[c]).ljust(width[c]) for c in cols))
 
 
+def _tickers(universe: str):
+    """A preset name, or ``A,B,C`` as a ticker list."""
+    return [t.strip() for t in universe.split(",") if t.strip()] if "," in universe else universe
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m feeds", description="price data tools")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("universes", help="list the preset universes and benchmarks")
     c = sub.add_parser("coverage", help="per-ticker weekly coverage of a universe")
-    c.add_argument("--universe", default="paper", help="preset name (see `universes`)")
+    c.add_argument("--universe", default="paper",
+                   help="preset name (see `universes`) or comma-separated tickers")
     c.add_argument("--source", default="packaged", choices=["packaged", "yfinance", "files"])
-    c.add_argument("--path", default=None, help="files source: folder of CSVs or a long CSV")
+    c.add_argument("--path", default=None,
+                   help="files source: folder of per-ticker CSVs, or one long or wide CSV")
     c.add_argument("--start", default=None, help="first date (YYYY-MM-DD)")
     c.add_argument("--end", default=None, help="last date (YYYY-MM-DD)")
     c.add_argument("--cache-dir", default=None, help="yfinance cache folder")
     c.add_argument("--ffill-limit", type=int, default=2, help="missing weeks kept investable")
+    c.add_argument("--asset-classes", default=None,
+                   help="classes of your tickers, e.g. AAPL=equity,BTC-USD=crypto")
     d = sub.add_parser("download", help="download a universe with yfinance into the cache")
     d.add_argument("--universe", default="paper")
     d.add_argument("--start", default=None)
@@ -83,22 +92,25 @@ def main(argv=None) -> int:
             for name in list_benchmarks():
                 print(f"{name:<11}      {get_benchmark(name).description}")
         elif args.command == "coverage":
-            from feeds.resample import weekly_panel
+            from feeds.files import file_asset_classes
+            from feeds.resample import calendar_end, weekly_panel
             from feeds.sources import load_daily
-            from feeds.universe import get_universe
-            uni = get_universe(args.universe)
+            from feeds.universe import get_universe, parse_asset_classes
+            uni = get_universe(_tickers(args.universe), parse_asset_classes(args.asset_classes))
+            if args.source == "files":
+                uni = uni.with_classes(file_asset_classes(args.path), only_unknown=True)
             daily = load_daily(list(uni.tickers), source=args.source, path=args.path,
-                               start=args.start, end=args.end, cache_dir=args.cache_dir)
+                               start=args.start, end=args.end, cache_dir=args.cache_dir,
+                               kinds=uni.kind)
             panel = weekly_panel(daily, uni, ffill_limit=args.ffill_limit)
-            if args.end:
-                panel = panel.slice(None, pd.Timestamp(args.end))
+            panel = panel.slice(None, calendar_end(daily, args.end))
             print(f"universe {args.universe}: {len(panel.tickers)} tickers, {len(panel)} weeks "
                   f"{panel.index[0].date()}..{panel.index[-1].date()} (source {args.source})")
             _print_table(coverage_table(daily, panel))
         elif args.command == "download":
             from feeds.universe import get_universe
             from feeds.yahoo import download
-            uni = get_universe(args.universe)
+            uni = get_universe(_tickers(args.universe))
             done = download(list(uni.tickers), start=args.start, end=args.end,
                             cache_dir=args.cache_dir)
             print(f"downloaded {len(done)} tickers into {next(iter(done.values())).parent}")

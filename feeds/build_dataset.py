@@ -83,8 +83,8 @@ def _raw_file(folder: Path, *stems: str) -> Path:
 
 
 def _load(path: Path, ticker: str, kind: str = "price") -> pd.DataFrame:
-    df, detected = read_csv_file(path, ticker)
-    return clean_daily(df, ticker, str(path), kind="yield" if detected == "yield" else kind)
+    df, kind = read_csv_file(path, ticker, kind)
+    return clean_daily(df, ticker, str(path), kind=kind)
 
 
 def splice_jkse(raw: Path) -> tuple[pd.DataFrame, dict]:

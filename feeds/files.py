@@ -1,197 +1,162 @@
-"""User files: a directory of per-ticker CSVs in Yahoo's layouts, or one long CSV.
+"""User files: a folder of per-ticker CSVs, or one long or wide CSV (layouts: :mod:`feeds.layouts`).
 
-Layouts recognised (``.csv`` or ``.csv.gz``; column names are case-insensitive):
+``path`` is either
 
-* **Yahoo flat**: ``Date,Open,High,Low,Close,[Adj Close],Volume[,Dividends,Stock Splits]``; the
-  date column may also be called ``Datetime`` or ``Trading Date`` and may carry a UTC offset.
-* **yfinance multi-row header dump** (``df.to_csv()`` of a ``yfinance.download`` frame): three
-  header lines ``Price,...`` / ``Ticker,...`` / ``Ticker,...`` (or two) then ``Date,,,,`` and the
-  data. Detected from the first cell ``Price`` and a second line starting with ``Ticker``. A
-  second column labelled ``Price`` (as in some dumps) is read as ``Adj Close``.
-* **FRED**: ``observation_date,DGS10`` (or ``DATE,...``): a yield in percent; blanks are missing.
-* **Long**: one file with ``date,ticker,open,high,low,close,volume`` (pass the file, not a folder).
+* a **folder** of per-ticker files (``yahoo``, ``yfinance-dump`` or ``close-only`` layout, ``.csv``
+  or ``.csv.gz``). File lookup for ticker ``T``: ``T.csv``, ``T.csv.gz``; for ``X.JK`` also
+  ``X.csv``; for ``TON-USD`` also ``TON11419-USD.csv`` (Yahoo's id); for ``^TNX`` also
+  ``DGS10.csv``. The ticker is validated (:func:`feeds.names.validate_ticker`) and every path is
+  built with :func:`feeds.names.safe_join`, so nothing outside the folder is read; or
+* **one file** in the ``long`` or ``wide`` layout.
 
-When a file has both ``Close`` and ``Adj Close``, open/high/low/close are multiplied by
-``Adj Close / Close`` (split- and dividend-adjusted OHLC), as the packaged dataset does.
-
-File lookup for ticker ``T`` in a directory: ``T.csv``, ``T.csv.gz``; for ``X.JK`` also ``X.csv``;
-for ``TON-USD`` also ``TON11419-USD.csv`` (Yahoo's id); for ``^TNX`` also ``DGS10.csv``.
+The layout detected is logged (logger ``feeds.layouts`` / ``feeds.files``, level INFO). A file is
+a yield series only when its ticker is a yield ticker (``kinds`` or :func:`ticker_kind`), never
+because of its shape. Every row then passes :func:`feeds.checks.check_rows` (future dates and
+impossible prices raise) and the common cleaning (:func:`feeds.clean.clean_daily`).
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import logging
 from pathlib import Path
 
 import pandas as pd
 
+from feeds.checks import check_rows, parse_dates
 from feeds.clean import clean_daily
 from feeds.errors import DataError
+from feeds.layouts import (  # noqa: F401  (YAHOO_ALIASES kept importable from here)
+    YAHOO_ALIASES,
+    SingleFile,
+    candidates,
+    open_text,
+    parse_ticker_text,
+)
+from feeds.names import safe_join, validate_ticker
 
 log = logging.getLogger("feeds.files")
 
-YAHOO_ALIASES = {"TON-USD": ("TON11419-USD",), "^TNX": ("DGS10", "TNX")}
-_DATE_NAMES = ("date", "datetime", "trading date", "observation_date", "timestamp")
 
+def parse_csv_text(text: str, source: str, ticker: str, kind: str | None = None
+                   ) -> tuple[pd.DataFrame, str]:
+    """Parse one per-ticker CSV text (any per-ticker layout); uncleaned.
 
-def _open_text(path: Path) -> str:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8-sig") as fh:
-                return fh.read()
-        return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read ({exc}); check the file is a readable CSV") from exc
-
-
-def _adjust(df: pd.DataFrame) -> pd.DataFrame:
-    """Scale O/H/L/C by Adj Close / Close when both are present; drop the adj column."""
-    if "adj close" in df.columns:
-        adj = pd.to_numeric(df["adj close"], errors="coerce")
-        close = pd.to_numeric(df["close"], errors="coerce")
-        factor = adj / close
-        for c in ("open", "high", "low", "close"):
-            df[c] = pd.to_numeric(df[c], errors="coerce") * factor
-        df = df.drop(columns=["adj close"])
-    return df
-
-
-def parse_csv_text(text: str, source: str, ticker: str) -> tuple[pd.DataFrame, str]:
-    """Parse one per-ticker CSV text in any recognised layout.
-
-    Returns ``(frame, kind)``: the frame has a ``date`` column and ``open high low close volume``
-    (adjusted, uncleaned); ``kind`` is ``price`` or ``yield`` (FRED layout).
+    Returns ``(frame, kind)``: the frame has ``date open high low close volume`` (adjusted);
+    ``kind`` is the given ``kind`` or :func:`feeds.universe.ticker_kind` of ``ticker`` -- never
+    guessed from the file's shape.
     """
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise DataError(f"{source}: {ticker}: the file is empty; re-download it")
-    first = [c.strip().lower() for c in lines[0].split(",")]
-    try:
-        if first[0] == "price" and len(lines) > 1 and lines[1].lower().startswith("ticker"):
-            # yfinance multi-row header dump
-            n_head = 1
-            while n_head < len(lines) and lines[n_head].lower().startswith("ticker"):
-                n_head += 1
-            if n_head < len(lines) and lines[n_head].lower().startswith("date"):
-                n_head += 1
-            names = ["date"] + [("adj close" if c == "price" else c) for c in first[1:]]
-            df = pd.read_csv(io.StringIO(text), header=None, skiprows=n_head, names=names,
-                             na_values=["null", ""])
-            kind = "price"
-        else:
-            df = pd.read_csv(io.StringIO(text), na_values=["null", "", "."])
-            df.columns = [str(c).strip().lower() for c in df.columns]
-            date_col = next((c for c in df.columns if c in _DATE_NAMES), None)
-            if date_col is None:
-                raise DataError(f"{source}: {ticker}: no date column (found {list(df.columns)}); "
-                                f"expected Yahoo's Date,Open,High,Low,Close,Volume")
-            df = df.rename(columns={date_col: "date", "adj_close": "adj close",
-                                    "adjclose": "adj close"})
-            if len(df.columns) == 2 and "close" not in df.columns:
-                # FRED: observation_date,<SERIES>
-                df.columns = ["date", "close"]
-                kind = "yield"
-            else:
-                kind = "price"
-    except (pd.errors.ParserError, ValueError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{source}: {ticker}: malformed CSV ({str(exc).splitlines()[0]}); "
-                        f"expected Yahoo's Date,Open,High,Low,Close,Volume layout") from exc
-    if kind == "price":
-        missing = [c for c in ("open", "high", "low", "close") if c not in df.columns]
-        if missing:
-            raise DataError(f"{source}: {ticker}: missing columns {missing}; expected Yahoo's "
-                            f"Date,Open,High,Low,Close,[Adj Close],Volume layout")
-        if "volume" not in df.columns:
-            df["volume"] = 0.0
-        df = _adjust(df)
-        df = df[["date", "open", "high", "low", "close", "volume"]]
-    else:
-        df["close"] = pd.to_numeric(df["close"], errors="coerce")
-        df = df.assign(open=df["close"], high=df["close"], low=df["close"], volume=0.0)
-        df = df[["date", "open", "high", "low", "close", "volume"]]
-    return df, kind
+    from feeds.universe import ticker_kind
+
+    df, _layout = parse_ticker_text(text, f"{source}: {ticker}")
+    return df.drop(columns="_line"), kind or ticker_kind(ticker)
 
 
-def read_csv_file(path: str | Path, ticker: str) -> tuple[pd.DataFrame, str]:
-    """Read one per-ticker file (any recognised layout); uncleaned. See :func:`parse_csv_text`."""
+def read_csv_file(path: str | Path, ticker: str, kind: str | None = None
+                  ) -> tuple[pd.DataFrame, str]:
+    """Read one per-ticker file; uncleaned. See :func:`parse_csv_text`."""
     path = Path(path)
-    return parse_csv_text(_open_text(path), str(path), ticker)
+    return parse_csv_text(open_text(path), str(path), ticker, kind)
 
 
 def find_ticker_file(directory: Path, ticker: str) -> Path | None:
-    """The file for ``ticker`` in ``directory`` (see module doc for the names tried)."""
-    stems = [ticker]
-    if ticker.upper().endswith(".JK"):
-        stems.append(ticker[:-3])
-    stems += list(YAHOO_ALIASES.get(ticker.upper(), ()))
-    for stem in stems:
+    """The file for ``ticker`` in ``directory`` (names tried: see the module doc), or None.
+
+    Raises:
+        DataError: the ticker is not a safe name, or a candidate leads outside ``directory``.
+    """
+    validate_ticker(ticker)
+    for stem in candidates(ticker):
         for ext in (".csv", ".csv.gz"):
-            p = directory / f"{stem}{ext}"
+            p = safe_join(directory, f"{stem}{ext}")
             if p.is_file():
                 return p
     return None
 
 
-def read_long_csv(path: str | Path) -> pd.DataFrame:
-    """Read a long CSV ``date,ticker,open,high,low,close,volume`` (uncleaned)."""
-    path = Path(path)
-    text = _open_text(path)
-    try:
-        df = pd.read_csv(io.StringIO(text), na_values=["null", ""])
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(f"{path}: malformed CSV ({str(exc).splitlines()[0]}); expected columns "
-                        f"date,ticker,open,high,low,close,volume") from exc
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    need = ["date", "ticker", "open", "high", "low", "close", "volume"]
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise DataError(f"{path}: missing columns {missing}; a single file must be long format "
-                        f"date,ticker,open,high,low,close,volume (for per-ticker Yahoo CSVs pass "
-                        f"the directory)")
-    return df[need]
+def _existing(path) -> Path:
+    if path is None:
+        raise DataError("source='files' needs path=<folder of TICKER.csv files, or one long or "
+                        "wide CSV>; pass --path")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"{p}: path does not exist; pass a folder of TICKER.csv files, or one "
+                        f"long (date,ticker,open,high,low,close,volume) or wide (date,TICKER1,"
+                        f"TICKER2,...) CSV")
+    return p
 
 
-def load_files(tickers, path, kinds: dict | None = None) -> dict[str, pd.DataFrame]:
-    """Cleaned daily bars for ``tickers`` from ``path`` (directory or one long CSV).
+def file_tickers(path) -> list[str] | None:
+    """Tickers held by a single long/wide file; None for a folder (ask :func:`has_ticker`)."""
+    p = _existing(path)
+    return SingleFile(p).tickers() if p.is_file() else None
+
+
+def has_ticker(path, ticker: str) -> bool:
+    """True when the user data at ``path`` (folder or single file) hold ``ticker``."""
+    validate_ticker(ticker)
+    p = _existing(path)
+    if p.is_file():
+        return SingleFile(p).column_of(ticker) is not None
+    return find_ticker_file(p, ticker) is not None
+
+
+def file_asset_classes(path) -> dict[str, str]:
+    """ticker -> class from a long file's optional ``asset_class`` column ({} otherwise)."""
+    if path is None:
+        return {}
+    p = _existing(path)
+    return SingleFile(p).asset_classes() if p.is_file() else {}
+
+
+def _finish(frame: pd.DataFrame, ticker: str, source: str, kind: str, today) -> pd.DataFrame:
+    """Dates parsed, rows checked (user-file rules), then the common cleaning."""
+    label = f"{source}: {ticker}"
+    frame = parse_dates(frame, label)
+    check_rows(frame, label, kind=kind, today=today)
+    return clean_daily(frame.drop(columns="_line"), ticker, source, kind=kind)
+
+
+def load_files(tickers, path, kinds: dict | None = None, today=None) -> dict[str, pd.DataFrame]:
+    """Cleaned daily bars for ``tickers`` from ``path`` (a folder, or one long/wide file).
+
+    Args:
+        tickers: tickers to read (each must pass :func:`validate_ticker`).
+        path: folder of per-ticker files, or one long or wide CSV.
+        kinds: ticker -> ``price``/``yield`` (default :func:`feeds.universe.ticker_kind`).
+        today: rows dated after this raise (default: the real today).
 
     Raises:
-        DataError: the path does not exist, a ticker's file is missing or malformed.
+        DataError: bad ticker name, path missing, file missing/malformed/unrecognised, a
+            non-numeric cell, a future-dated or impossible row, a duplicate date.
     """
     from feeds.universe import ticker_kind
 
-    if path is None:
-        raise DataError("source='files' needs path=<directory of TICKER.csv files or one long "
-                        "CSV>; pass --path")
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise DataError(f"{p}: path does not exist; pass a directory of TICKER.csv files or a "
-                        f"long CSV date,ticker,open,high,low,close,volume")
+    tickers = [validate_ticker(t) for t in tickers]
+    p = _existing(path)
     out = {}
-    if p.is_file():
-        long = read_long_csv(p)
-        long["ticker"] = long["ticker"].astype(str)
-        for t in tickers:
-            sub = long[long["ticker"] == t]
-            if sub.empty:
-                have = sorted(long["ticker"].unique())[:10]
-                raise DataError(f"{p}: ticker {t} not found in the long CSV (it has {have}...); "
-                                f"add its rows or remove it from the universe")
-            kind = (kinds or {}).get(t) or ticker_kind(t)
-            out[t] = clean_daily(sub.drop(columns=["ticker"]), t, str(p), kind=kind)
-        return out
+    single = SingleFile(p) if p.is_file() else None
     for t in tickers:
+        kind = (kinds or {}).get(t) or ticker_kind(t)
+        if single is not None:
+            out[t] = _finish(single.frame_for(t), t, str(p), kind, today)
+            continue
         f = find_ticker_file(p, t)
         if f is None:
-            raise DataError(f"{p}: no file for ticker {t} (tried {t}.csv, {t}.csv.gz); add the "
+            tried = ", ".join(f"{s}.csv" for s in candidates(t))
+            raise DataError(f"{p}: no file for ticker {t} (tried {tried}, and .csv.gz); add the "
                             f"file or remove the ticker from the universe")
-        df, kind = read_csv_file(f, t)
-        kind = (kinds or {}).get(t) or (kind if kind == "yield" else ticker_kind(t))
-        out[t] = clean_daily(df, t, str(f), kind=kind)
+        frame, layout = parse_ticker_text(open_text(f), f"{f}: {t}")
+        log.info("%s: detected layout %s for %s (%s)", f, layout, t, kind)
+        out[t] = _finish(frame, t, str(f), kind, today)
     return out
 
 
-__all__ = ["load_files", "read_csv_file", "parse_csv_text", "read_long_csv", "find_ticker_file"]
+__all__ = [
+    "file_asset_classes",
+    "file_tickers",
+    "find_ticker_file",
+    "has_ticker",
+    "load_files",
+    "parse_csv_text",
+    "read_csv_file",
+]

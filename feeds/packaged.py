@@ -20,6 +20,7 @@ import pandas as pd
 
 from feeds.clean import clean_daily
 from feeds.errors import DataError
+from feeds.names import validate_ticker
 from feeds.universe import YIELD_ALIASES, ticker_kind
 
 TICKER_ALIASES = {"TON11419-USD": "TON-USD", **YIELD_ALIASES}
@@ -61,12 +62,13 @@ def load_packaged(tickers) -> dict[str, pd.DataFrame]:
     """Cleaned daily bars for ``tickers`` from the packaged dataset, keyed by requested ticker.
 
     Raises:
-        DataError: a ticker is not packaged (the message lists how to get it).
+        DataError: a ticker is not a safe name, or is not packaged (the message says how to get
+            it).
     """
     where = packaged_tickers()
     out = {}
     for t in tickers:
-        src = resolve(t)
+        src = resolve(validate_ticker(t))
         if src not in where:
             raise DataError(f"packaged dataset: unknown ticker {t}; packaged tickers are listed by "
                             f"`python -m feeds universes`; use source='yfinance' or 'files' for "

@@ -168,20 +168,32 @@ def weekly_panel(daily: dict, universe=None, ffill_limit: int = 2) -> WeeklyPane
 
 
 def load_panel(universe="paper", source: str = "packaged", path=None, start=None, end=None,
-               ffill_limit: int = 2, cache_dir=None) -> WeeklyPanel:
+               ffill_limit: int = 2, cache_dir=None, *, asset_classes: dict | None = None,
+               today=None) -> WeeklyPanel:
     """Load a universe's daily bars from ``source`` and resample them to a weekly panel.
 
-    ``start``/``end`` bound the daily bars used (so the first week may be partial; a last week
-    whose Friday falls after ``end`` is dropped); yields' total-return index starts at 100 on the
-    first daily observation used.
+    ``start``/``end`` bound the daily bars used (so the first week may be partial); yields'
+    total-return index starts at 100 on the first daily observation used. The calendar ends at
+    the last real bar: a trailing week whose Friday falls after ``min(end, last daily bar)`` is
+    dropped (its Friday is not known yet), so ``end="2031-12-31"`` on data ending in 2024 gives
+    the same panel as ``end=None``.
+
+    Classes: ``asset_classes`` (ticker -> class) overrides everything; with ``source="files"``
+    and a long file, its ``asset_class`` column fills tickers whose class is otherwise unknown.
     """
+    from feeds.files import file_asset_classes
     from feeds.sources import load_daily
 
-    uni = get_universe(universe)
+    uni = get_universe(universe, asset_classes)
+    if source == "files":
+        uni = uni.with_classes(file_asset_classes(path), only_unknown=True)
     daily = load_daily(list(uni.tickers), source=source, path=path, start=start, end=end,
-                       cache_dir=cache_dir)
+                       cache_dir=cache_dir, kinds=uni.kind, today=today)
     panel = weekly_panel(daily, uni, ffill_limit=ffill_limit)
-    if end is not None:
-        # drop a trailing partial week labelled after ``end`` (its Friday is not yet known)
-        panel = panel.slice(None, pd.Timestamp(end))
-    return panel
+    return panel.slice(None, calendar_end(daily, end))
+
+
+def calendar_end(daily: dict, end=None) -> pd.Timestamp:
+    """The last date a weekly label may have: ``min(end, last daily bar of any ticker)``."""
+    last = max(d.index[-1] for d in daily.values())
+    return min(last, pd.Timestamp(end)) if end is not None else last

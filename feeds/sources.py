@@ -10,7 +10,8 @@ SOURCES = ("packaged", "yfinance", "files")
 
 
 def load_daily(tickers, source: str = "packaged", path=None, start=None, end=None,
-               cache_dir=None) -> dict[str, pd.DataFrame]:
+               cache_dir=None, *, kinds: dict | None = None,
+               today=None) -> dict[str, pd.DataFrame]:
     """Cleaned daily bars per ticker.
 
     Args:
@@ -19,6 +20,10 @@ def load_daily(tickers, source: str = "packaged", path=None, start=None, end=Non
         path: for ``files``: a directory of per-ticker CSVs or one long CSV.
         start, end: inclusive date bounds (anything ``pd.Timestamp`` accepts), or None.
         cache_dir: for ``yfinance``: cache folder (default: the user cache dir).
+        kinds: ticker -> ``price``/``yield`` (default from the ticker name, e.g. ``^TNX`` is a
+            yield); for ``files`` this decides whether price cleaning applies.
+        today: the current date (default ``pd.Timestamp.today()``): user-file rows after it
+            raise; an open ``end`` on yfinance means up to it.
 
     Returns:
         ``{ticker: DataFrame}`` in the order asked, columns ``open high low close volume``
@@ -27,21 +32,23 @@ def load_daily(tickers, source: str = "packaged", path=None, start=None, end=Non
         volume 0).
 
     Raises:
-        ConfigError: unknown source. DataError: unknown ticker, missing/malformed data, or no
-        rows in [start, end].
+        ConfigError: unknown source. DataError: a ticker that is not a safe name, unknown
+        ticker, missing/malformed data, or no rows in [start, end].
     """
+    from feeds.names import validate_ticker
+
     if isinstance(tickers, str):
         tickers = [tickers]
-    tickers = list(tickers)
+    tickers = [validate_ticker(t) for t in tickers]
     if source == "packaged":
         from feeds.packaged import load_packaged
         data = load_packaged(tickers)
     elif source == "yfinance":
         from feeds.yahoo import load_yahoo
-        data = load_yahoo(tickers, start=start, end=end, cache_dir=cache_dir)
+        data = load_yahoo(tickers, start=start, end=end, cache_dir=cache_dir, today=today)
     elif source == "files":
         from feeds.files import load_files
-        data = load_files(tickers, path)
+        data = load_files(tickers, path, kinds=kinds, today=today)
     else:
         raise ConfigError(f"unknown source {source!r}; choose one of {list(SOURCES)}")
     s = pd.Timestamp(start) if start is not None else None

@@ -20,7 +20,8 @@ but are not in the packaged data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 from feeds.errors import ConfigError
 
@@ -63,8 +64,21 @@ def ticker_kind(ticker: str) -> str:
     return "yield" if ticker.upper() in MATURITY_YEARS else "price"
 
 
+KNOWN_CLASSES = ("nasdaq100", "idx", "treasury", "crypto", "etf", "index")
+"""Classes the presets and the ``composite`` benchmark use."""
+UNKNOWN_CLASS = "other"
+"""Class of a ticker nobody classified (not a packaged name, no class given by the user)."""
+_NASDAQ100 = frozenset(NASDAQ100)
+_CLASS_NAME = re.compile(r"[a-z0-9][a-z0-9_\-]{0,31}")
+
+
 def ticker_class(ticker: str) -> str:
-    """Best-guess asset class of a ticker (used for ad-hoc ticker lists)."""
+    """Asset class of a ticker from its name, or ``other`` when it cannot be known.
+
+    Treasury yields (``^TNX``, ``DGS10``), ``.JK`` -> ``idx``, ``-USD`` -> ``crypto``, the packaged
+    ETFs -> ``etf``, ``SPY``/``QQQ``/``^...`` -> ``index``, the packaged Nasdaq-100 names ->
+    ``nasdaq100``; anything else -> ``other`` (give its class with ``asset_classes=``).
+    """
     t = ticker.upper()
     if t in MATURITY_YEARS:
         return "treasury"
@@ -76,7 +90,48 @@ def ticker_class(ticker: str) -> str:
         return "etf"
     if t in INDEXES or t.startswith("^"):
         return "index"
-    return "nasdaq100"
+    return "nasdaq100" if t in _NASDAQ100 else UNKNOWN_CLASS
+
+
+def _class_name(cls, ticker: str) -> str:
+    name = str(cls).strip().lower()
+    if not _CLASS_NAME.fullmatch(name):
+        raise ConfigError(f"bad asset class {str(cls)[:40]!r} for {ticker}: use 1-32 lower-case "
+                          f"letters, digits, _ or - (e.g. equity, crypto, bond)")
+    return name
+
+
+def parse_asset_classes(text: str) -> dict[str, str]:
+    """``"AAPL=equity,BTC-USD=crypto"`` -> ``{"AAPL": "equity", "BTC-USD": "crypto"}``.
+
+    Pairs are separated by commas; each splits at its *last* ``=`` (so ``EURUSD=X=fx`` works).
+    Class names are lower-cased. Empty text gives ``{}``.
+
+    Raises:
+        ConfigError: a pair without ``=``, a bad ticker or class name, or a ticker given twice
+            with different classes.
+    """
+    from feeds.errors import DataError
+    from feeds.names import validate_ticker
+
+    out: dict[str, str] = {}
+    for pair in (p.strip() for p in (text or "").split(",")):
+        if not pair:
+            continue
+        ticker, eq, cls = (x.strip() for x in pair.rpartition("="))
+        if not eq or not ticker or not cls:
+            raise ConfigError(f"asset classes: {pair[:40]!r} is not TICKER=CLASS; write pairs "
+                              f"separated by commas, e.g. AAPL=equity,BTC-USD=crypto")
+        try:
+            validate_ticker(ticker)
+        except DataError as exc:
+            raise ConfigError(f"asset classes: {exc}") from None
+        cls = _class_name(cls, ticker)
+        if out.get(ticker, cls) != cls:
+            raise ConfigError(f"asset classes: {ticker} is given two classes ({out[ticker]}, "
+                              f"{cls}); give one")
+        out[ticker] = cls
+    return out
 
 
 @dataclass(frozen=True)
@@ -86,7 +141,8 @@ class Universe:
     Attributes:
         name: preset name (or ``custom``).
         tickers: ordered tickers (panel columns follow this order).
-        asset_class: ticker -> ``nasdaq100``, ``idx``, ``treasury``, ``crypto``, ``etf``, ``index``.
+        asset_class: ticker -> ``nasdaq100``, ``idx``, ``treasury``, ``crypto``, ``etf``,
+            ``index``, a class the user gave (``equity``...), or ``other`` (unknown).
         kind: ticker -> ``price`` or ``yield`` (yields become a total-return index in panels).
         description: one line on how the list was chosen.
     """
@@ -116,10 +172,44 @@ class Universe:
             out.setdefault(self.asset_class[t], []).append(t)
         return out
 
+    def unknown_classes(self) -> list[str]:
+        """Tickers whose asset class is unknown (``other``), in universe order; [] if all known.
 
-def custom_universe(tickers, name: str = "custom") -> Universe:
-    """A Universe from a ticker list (classes and kinds guessed from the ticker names)."""
-    return Universe(name, tuple(tickers), description="user-supplied ticker list")
+        Anything built on classes (the ``composite`` benchmark) should refuse to run, or say
+        so, when this is not empty: give the classes with ``asset_classes=``.
+        """
+        return [t for t in self.tickers if self.asset_class[t] == UNKNOWN_CLASS]
+
+    def with_classes(self, asset_classes: dict, only_unknown: bool = False) -> "Universe":
+        """A copy with ``asset_classes`` (ticker -> class) applied to the tickers it names.
+
+        Tickers not in the universe are ignored. ``only_unknown``: change only tickers whose
+        class is ``other`` (how a long file's ``asset_class`` column is applied).
+        """
+        ac = dict(self.asset_class)
+        for t, cls in (asset_classes or {}).items():
+            if t in ac and (not only_unknown or ac[t] == UNKNOWN_CLASS):
+                ac[t] = _class_name(cls, t)
+        return replace(self, asset_class=ac)
+
+
+def _apply_classes(uni: Universe, asset_classes) -> Universe:
+    if not asset_classes:
+        return uni
+    extra = [t for t in asset_classes if t not in uni.tickers]
+    if extra:
+        raise ConfigError(f"asset classes given for {extra[:5]}, which are not in universe "
+                          f"{uni.name} ({len(uni)} tickers); check the spelling")
+    return uni.with_classes(asset_classes)
+
+
+def custom_universe(tickers, name: str = "custom", asset_classes: dict | None = None) -> Universe:
+    """A Universe from a ticker list (classes and kinds from the names; unknown -> ``other``).
+
+    ``asset_classes`` (ticker -> class, e.g. from :func:`parse_asset_classes`) overrides them.
+    """
+    uni = Universe(name, tuple(tickers), description="user-supplied ticker list")
+    return _apply_classes(uni, asset_classes)
 
 
 _PRESETS = {
@@ -143,21 +233,26 @@ def list_universes() -> list[str]:
     return list(_PRESETS)
 
 
-def get_universe(name) -> Universe:
+def get_universe(name, asset_classes: dict | None = None) -> Universe:
     """The preset universe ``name`` (a Universe passes through; a list/tuple becomes custom).
 
+    Args:
+        name: preset name, a ticker list/tuple, or a Universe.
+        asset_classes: ticker -> class given by the user (``parse_asset_classes`` turns the CLI
+            string ``AAPL=equity,BTC-USD=crypto`` into one); it overrides the built-in classes.
+
     Raises:
-        ConfigError: unknown name.
+        ConfigError: unknown name, or a class given for a ticker not in the universe.
     """
     if isinstance(name, Universe):
-        return name
+        return _apply_classes(name, asset_classes)
     if isinstance(name, (list, tuple)):
-        return custom_universe(name)
+        return custom_universe(name, asset_classes=asset_classes)
     if name not in _PRESETS:
         raise ConfigError(f"unknown universe {name!r}; choose one of {list_universes()} "
                           f"(python -m feeds universes)")
     tickers, desc = _PRESETS[name]
-    return Universe(name, tickers, description=desc)
+    return _apply_classes(Universe(name, tickers, description=desc), asset_classes)
 
 
 @dataclass(frozen=True)

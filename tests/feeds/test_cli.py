@@ -37,3 +37,14 @@ def test_download_offline_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(yfinance, "download", lambda *a, **k: pd.DataFrame())
     assert main(["download", "--universe", "etf", "--cache-dir", str(tmp_path)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_coverage_user_file_with_classes(tmp_path, capsys):
+    f = tmp_path / "w.csv"
+    f.write_text("date,AAA,ZZZ\n2024-01-02,1,2\n2024-01-12,1.1,2.1\n")
+    assert main(["coverage", "--universe", "AAA,ZZZ", "--source", "files", "--path", str(f),
+                 "--asset-classes", "ZZZ=bond", "--end", "2031-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert "bond" in out and "other" in out and "2024-01-05..2024-01-12" in out
+    assert main(["coverage", "--universe", "AAA", "--asset-classes", "AAA"]) == 2
+    assert "TICKER=CLASS" in capsys.readouterr().err

@@ -219,3 +219,30 @@ def test_full_pipeline_spike_look_ahead_is_one_bar():
     w1 = weekly_panel({"X": with_monday}, None).close.loc[fri, "X"]
     w2 = weekly_panel({"X": without_monday}, None).close.loc[fri, "X"]
     assert w1 != w2
+
+
+# --- the calendar ends at the last real bar --------------------------------------------------
+
+def test_far_end_does_not_stretch_the_last_week(tmp_path):
+    from feeds import load_panel
+
+    # daily bars Mon 2024-01-01 .. Wed 2024-01-24; --end far in the future
+    d = make_daily(pd.bdate_range("2024-01-01", "2024-01-24"), seed=9)
+    d.index = d.index.strftime("%Y-%m-%d")
+    d.rename_axis("date").to_csv(tmp_path / "AAA.csv")
+    far = load_panel(["AAA"], source="files", path=tmp_path, end="2031-12-31")
+    none = load_panel(["AAA"], source="files", path=tmp_path)
+    at_last = load_panel(["AAA"], source="files", path=tmp_path, end="2024-01-24")
+    assert list(far.index.strftime("%Y-%m-%d")) == ["2024-01-05", "2024-01-12", "2024-01-19"]
+    assert far.index.equals(none.index) and far.index.equals(at_last.index)
+    assert (far.index.to_series().diff().dropna() == pd.Timedelta(days=7)).all()
+    assert far.index[-1] <= pd.Timestamp("2024-01-24")     # no label after the last real bar
+
+
+def test_packaged_crypto_far_end_stops_at_last_friday():
+    from feeds import load_panel
+
+    p = load_panel(["BTC-USD"], start="2024-10-01", end="2031-01-01")
+    # the last bar is Sat 2024-12-07: its week (Friday 2024-12-13) has not happened
+    assert p.index[-1] == pd.Timestamp("2024-12-06")
+    assert (p.index.to_series().diff().dropna() == pd.Timedelta(days=7)).all()
