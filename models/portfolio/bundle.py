@@ -1,30 +1,25 @@
-"""System 1 bundles: a folder of trained artifacts plus a manifest, verified on load.
+"""System 1 bundles on the shared safe format (:mod:`models.common.bundle`), verified on load.
 
 Layout of a bundle folder::
 
     manifest.json        format version, package versions, seed, configs, ordered tickers,
                          asset classes, training window, feature layout and statistics,
-                         strategy variant, sha256 of every other file
-    lstm.pt              LSTMForecaster.state_dict() (variants "hybrid" and "lstm");
-                         loaded with torch.load(..., weights_only=True)
-    ppo.zip              stable-baselines3 PPO.save() (variants "hybrid" and "ppo")
-    vecnormalize.json    frozen observation statistics (mean, var, count, clip_obs, epsilon);
-                         JSON, never a pickle (variants "hybrid" and "ppo")
+                         strategy variant, the policy's JSON spec, sha256 of every other file,
+                         and a digest of the manifest itself (optionally an HMAC)
+    lstm.pt              LSTMForecaster.state_dict() (variants "hybrid" and "lstm")
+    policy.pt            the SB3 actor-critic policy's state_dict (variants "hybrid" and "ppo"),
+                         rebuilt from the manifest's spec; never a pickle
+    vecnormalize.json    frozen observation statistics (variants "hybrid" and "ppo")
 
-A bundle is written to a temporary sibling folder and renamed into place, so a crash never
-leaves a half-written bundle under the final name.
+Every ``.pt`` file is read with ``torch.load(..., weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import logging
 import os
-import platform
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,36 +27,19 @@ from typing import Any, Sequence
 import numpy as np
 
 from feeds.errors import BundleError
+from models.common.bundle import package_versions, read_bundle, require_files, write_bundle
+from models.common.ppo import ObsNormalizer
 from models.portfolio.config import EnvConfig, LSTMConfig, PPOConfig
 from models.portfolio.features import FeatureBuilder, FeatureLayout
-from models.common.ppo import ObsNormalizer
 
 log = logging.getLogger(__name__)
 
 FORMAT = "bt-rlportfolio/system1-bundle"
-FORMAT_VERSION = 1
-VARIANTS = {"hybrid": ("lstm.pt", "ppo.zip", "vecnormalize.json"),
-            "ppo": ("ppo.zip", "vecnormalize.json"),
+FORMAT_VERSION = 2
+VARIANTS = {"hybrid": ("lstm.pt", "policy.pt", "vecnormalize.json"),
+            "ppo": ("policy.pt", "vecnormalize.json"),
             "lstm": ("lstm.pt",)}
 RETRAIN = "retrain with --retrain"
-
-
-def _sha256(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages a bundle depends on."""
-    import gymnasium
-    import stable_baselines3
-    import torch
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "stable_baselines3": stable_baselines3.__version__,
-            "gymnasium": gymnasium.__version__}
 
 
 @dataclass
@@ -76,7 +54,7 @@ class Bundle:
         env_config, ppo_config, lstm_config: configs (None where the variant has no such model).
         builder: the FeatureBuilder (layout and training-window statistics); None for ``lstm``.
         obs_norm: frozen VecNormalize statistics (None for ``lstm``).
-        model: the SB3 PPO model (None for ``lstm``).
+        model: the PPO actor-critic policy, rebuilt without unpickling (None for ``lstm``).
         forecaster: the LSTMForecaster (None for ``ppo``).
     """
 
@@ -156,49 +134,40 @@ def save_bundle(path: str | os.PathLike, *, variant: str, tickers: Sequence[str]
     """
     if variant not in VARIANTS:
         raise BundleError(f"unknown bundle variant '{variant}'; expected one of {sorted(VARIANTS)}")
-    needs_ppo = "ppo.zip" in VARIANTS[variant]
+    needs_ppo = "policy.pt" in VARIANTS[variant]
     needs_lstm = "lstm.pt" in VARIANTS[variant]
     if needs_ppo and (model is None or obs_norm is None or builder is None or ppo_config is None):
         raise BundleError(f"variant '{variant}' needs model, obs_norm, builder and ppo_config")
     if needs_lstm and (forecaster is None or lstm_config is None):
         raise BundleError(f"variant '{variant}' needs forecaster and lstm_config")
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    try:
+    manifest: dict[str, Any] = {}
+
+    def write_files(tmp: Path) -> None:
+        manifest["policy"] = None
         if needs_lstm:
             import torch
             torch.save(forecaster.state_dict(), tmp / "lstm.pt")
         if needs_ppo:
-            model.save(str(tmp / "ppo.zip"))
+            from models.common.safe_policy import save_policy
+            manifest["policy"] = save_policy(model, tmp / "policy.pt")
             (tmp / "vecnormalize.json").write_text(json.dumps(obs_norm.to_dict()))
-        files = {name: _sha256(tmp / name) for name in VARIANTS[variant]}
-        manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": package_versions(), "seed": int(seed), "variant": variant,
-            "tickers": list(tickers),
-            "asset_class": dict(asset_class or {}),
-            "training_window": {"first": train_first, "last": train_last},
-            "configs": {"env": env_config.to_dict(),
-                        "ppo": ppo_config.to_dict() if ppo_config else None,
-                        "lstm": lstm_config.to_dict() if lstm_config else None},
-            "features": None if builder is None else {
-                "layout": builder.layout.to_dict(), "ret_mean": builder.ret_mean.tolist(),
-                "ret_std": builder.ret_std.tolist(), "clip": builder.clip},
-            "files": files, "extra": extra or {},
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False))
-        old = None
-        if dest.exists():
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-            os.replace(dest, old)
-        os.replace(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    manifest.update({
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": package_versions(), "seed": int(seed), "variant": variant,
+        "tickers": list(tickers), "frequency": "weekly",
+        "asset_class": dict(asset_class or {}),
+        "training_window": {"first": train_first, "last": train_last},
+        "configs": {"env": env_config.to_dict(),
+                    "ppo": ppo_config.to_dict() if ppo_config else None,
+                    "lstm": lstm_config.to_dict() if lstm_config else None},
+        "features": None if builder is None else {
+            "layout": builder.layout.to_dict(), "ret_mean": builder.ret_mean.tolist(),
+            "ret_std": builder.ret_std.tolist(), "clip": builder.clip},
+        "extra": extra or {},
+    })
+    dest = write_bundle(path, write_files, manifest)
     log.info("saved %s bundle to %s", variant, dest)
     return dest
 
@@ -206,31 +175,11 @@ def save_bundle(path: str | os.PathLike, *, variant: str, tickers: Sequence[str]
 def load_bundle(path: str | os.PathLike) -> Bundle:
     """Load a bundle folder, verifying the manifest and every file's sha256."""
     p = Path(path)
-    mpath = p / "manifest.json"
-    if not mpath.is_file():
-        raise BundleError(f"no trained bundle at {p} (manifest.json not found); "
-                          f"train one with --retrain")
-    try:
-        m = json.loads(mpath.read_text())
-    except (OSError, ValueError) as e:
-        raise BundleError(f"bundle {p}: manifest.json is unreadable ({e}); {RETRAIN}") from None
-    if m.get("format") != FORMAT or m.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"bundle {p}: format {m.get('format')!r} version "
-                          f"{m.get('format_version')!r} is not {FORMAT!r} version "
-                          f"{FORMAT_VERSION}; {RETRAIN}")
+    m = read_bundle(p, fmt=FORMAT, version=FORMAT_VERSION)
     variant = m.get("variant")
     if variant not in VARIANTS:
         raise BundleError(f"bundle {p}: unknown variant {variant!r}; {RETRAIN}")
-    files = m.get("files", {})
-    for name in VARIANTS[variant]:
-        f = p / name
-        if name not in files:
-            raise BundleError(f"bundle {p}: manifest lists no hash for {name}; {RETRAIN}")
-        if not f.is_file():
-            raise BundleError(f"bundle {p}: file {name} is missing; {RETRAIN}")
-        if _sha256(f) != files[name]:
-            raise BundleError(f"bundle {p}: file {name} is corrupt (sha256 does not match the "
-                              f"manifest); {RETRAIN}")
+    require_files(p, m, VARIANTS[variant])
     now = package_versions()
     for k, v in (m.get("versions") or {}).items():
         if k in now and now[k] != v and k != "python":
@@ -252,13 +201,14 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     b = Bundle(path=p, manifest=m, variant=variant, tickers=tickers, env_config=env_config,
                ppo_config=ppo_config, lstm_config=lstm_config, builder=builder,
                asset_class=dict(m.get("asset_class") or {}))
-    if "ppo.zip" in VARIANTS[variant]:
-        from stable_baselines3 import PPO
+    if "policy.pt" in VARIANTS[variant]:
+        from models.common.safe_policy import load_policy
         try:
             b.obs_norm = ObsNormalizer.from_dict(json.loads((p / "vecnormalize.json").read_text()))
-            b.model = PPO.load(str(p / "ppo.zip"), device="cpu")
-        except Exception as e:  # noqa: BLE001 -- any failure here means an unusable file
-            raise BundleError(f"bundle {p}: cannot load the PPO policy ({e}); {RETRAIN}") from None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise BundleError(f"bundle {p}: vecnormalize.json is unusable ({e}); "
+                              f"{RETRAIN}") from None
+        b.model = load_policy(p / "policy.pt", m.get("policy"))
         n_obs = int(np.prod(b.model.observation_space.shape))
         if builder is None or n_obs != builder.layout.size or b.obs_norm.mean.shape != (n_obs,):
             raise BundleError(f"bundle {p}: policy observation size {n_obs} does not match the "

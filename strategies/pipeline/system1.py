@@ -46,19 +46,50 @@ class RunConfig(RunSettings):
 
 # ----------------------------------------------------------------------------------- data
 def _universe(run: RunConfig):
-    if "," in run.universe:
-        return get_universe([t.strip() for t in run.universe.split(",") if t.strip()])
-    return get_universe(run.universe)
+    """The run's Universe: a preset name (``feeds.list_universes()``) or tickers separated by
+    commas; one name that is not a preset is one ticker (``EFA``). Empty items are skipped.
+
+    Raises:
+        ConfigError: no ticker at all, or a ticker listed twice.
+    """
+    from feeds import list_universes
+    if run.universe in list_universes():
+        return get_universe(run.universe)
+    tickers = [t.strip() for t in str(run.universe).split(",") if t.strip()]
+    if not tickers:
+        raise ConfigError(f"universe {run.universe!r} is empty; give a preset "
+                          f"({', '.join(list_universes())}) or tickers such as AAPL,MSFT")
+    twice = sorted({t for t in tickers if tickers.count(t) > 1})
+    if twice:
+        raise ConfigError(f"universe lists {', '.join(twice)} more than once; list each "
+                          "ticker once")
+    return get_universe(tickers)
 
 
 def load_run_panel(run: RunConfig) -> WeeklyPanel:
     """The weekly panel of the run's universe between ``start`` and ``end``."""
     uni = _universe(run)
+    if run.source == "files" and run.data_path and Path(run.data_path).expanduser().is_file():
+        # one long/wide file: name every ticker of the universe it lacks, and what it has
+        from feeds.files import SingleFile
+        held = SingleFile(Path(run.data_path).expanduser())
+        missing = [t for t in uni.tickers if held.column_of(t) is None]
+        if missing:
+            have = [str(t) for t in held.tickers()]
+            holds = (f"it holds {', '.join(have[:8])}{' ...' if len(have) > 8 else ''}: pass "
+                     f"those with --universe (e.g. --universe {','.join(have[:3])})"
+                     if have else "it holds no ticker: check the file")
+            raise DataError(f"{run.data_path} has no prices for {', '.join(missing[:5])}"
+                            f"{' ...' if len(missing) > 5 else ''} ({len(missing)} of the "
+                            f"{len(uni)} tickers of universe {run.universe}); {holds} or add "
+                            "rows for the others")
     panel = load_panel(uni, source=run.source, path=run.data_path, start=run.start, end=run.end)
     if len(panel) < 60:
-        raise DataError(f"only {len(panel)} weeks between {run.start} and {run.end}; the models "
-                        "need at least 60 (30-week LSTM lookback plus training and test); widen "
-                        "--start/--end")
+        held = (f" (prices cover {panel.index[0].date()} .. {panel.index[-1].date()})"
+                if len(panel) else "")
+        raise DataError(f"only {len(panel)} weeks between {run.start} and {run.end}{held}; the "
+                        "models need at least 60 (30-week LSTM lookback plus training and "
+                        "test): widen --start/--end or give longer price histories")
     return panel
 
 
@@ -110,10 +141,15 @@ class Trainer:
         return self.run.bundles() / f"{name}-{key}"
 
     def _reuse(self, path: Path, variant: str):
+        from models.common.bundle import BundleFormatError
         from models.portfolio.bundle import load_bundle
         if self.run.retrain or not (path / "manifest.json").is_file():
             return None
-        b = load_bundle(path)
+        try:
+            b = load_bundle(path)
+        except BundleFormatError as e:  # an older format: retrain over it (tampering raises)
+            log.warning("bundle %s is of an older format (%s); retraining", path, e)
+            return None
         b.verify_against(self.panel.tickers, variant=variant)
         log.info("reusing %s bundle %s", variant, path)
         return b

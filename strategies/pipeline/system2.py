@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.errors import ConfigError, DataError
+from models.common.bundle import BundleFormatError
 from strategies.pipeline.common import RunSettings, config_key, run_backtest
 
 log = logging.getLogger(__name__)
@@ -207,8 +208,9 @@ def train_bundles(stocks: dict[str, pd.DataFrame], windows: dict[str, list[Windo
                         folders[(t, k, s)] = str(folder)
                         reused += 1
                         continue
-                    except Exception as exc:  # a broken bundle is retrained, not trusted
-                        log.warning("bundle %s unusable (%s); retraining", folder, exc)
+                    except BundleFormatError as exc:  # an older format: retrain over it
+                        log.warning("bundle %s is of an older format (%s); retraining", folder,
+                                    exc)
                 jobs.append(TrainJob(ticker=t, df=stocks[t].loc[:w.train_end], seed=s,
                                      train_start=w.train_start, train_end=w.train_end,
                                      out_dir=out_dir, config=config,

@@ -30,7 +30,7 @@ def test_round_trip_identical_actions(tmp_path):
     b = load_bundle(p)
     m = json.loads((p / "manifest.json").read_text())
     assert m["tickers"] == list(TICKERS) and m["variant"] == "hybrid"
-    assert set(m["files"]) == {"lstm.pt", "ppo.zip", "vecnormalize.json"}
+    assert set(m["files"]) == {"lstm.pt", "policy.pt", "vecnormalize.json"}
     assert {"torch", "stable_baselines3", "gymnasium", "numpy", "python"} <= set(m["versions"])
     assert m["features"]["layout"]["size"] == tp.builder.layout.size
     assert b.env_config == tp.env_config and b.ppo_config == TINY_PPO and b.lstm_config == TINY_LSTM
@@ -51,10 +51,10 @@ def test_overwrite_is_atomic_replace(tmp_path):
     p = _save(tmp_path / "b", "ppo")
     _save(p, "lstm")
     assert load_bundle(p).variant == "lstm"
-    assert not (p / "ppo.zip").exists()
+    assert not (p / "policy.pt").exists()
 
 
-@pytest.mark.parametrize("name", ["ppo.zip", "lstm.pt", "vecnormalize.json"])
+@pytest.mark.parametrize("name", ["policy.pt", "lstm.pt", "vecnormalize.json"])
 def test_corrupt_file(tmp_path, name):
     p = _save(tmp_path / "b")
     with open(p / name, "ab") as f:
