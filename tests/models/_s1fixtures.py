@@ -31,3 +31,18 @@ def trained(variant: str = "hybrid"):
         cfg = EnvConfig(top_k=2, window=4, use_forecasts=variant == "hybrid")
         tp = train_portfolio_policy(arr, 56, cfg, TINY_PPO, seed=3, progress_bar=False)
     return arr, fc_model, tp
+
+
+def save_tiny_bundle(path, variant: str = "hybrid"):
+    """Save the tiny trained artifacts of ``variant`` as a bundle folder at ``path``."""
+    from models.portfolio.bundle import save_bundle
+    arr, fcm, tp = trained(variant)
+    kw = {}
+    if tp is not None:
+        kw.update(ppo_config=TINY_PPO, builder=tp.builder, obs_norm=tp.obs_norm, model=tp.model)
+    if fcm is not None:
+        kw.update(lstm_config=TINY_LSTM, forecaster=fcm)
+    env_cfg = tp.env_config if tp is not None else EnvConfig(top_k=2, window=4, use_forecasts=False)
+    return save_bundle(path, variant=variant, tickers=TICKERS, env_config=env_cfg, seed=3,
+                       asset_class={t: "synthetic" for t in TICKERS}, train_first="2020-01-03",
+                       train_last="2021-01-29", **kw)

@@ -83,9 +83,28 @@ def test_equal_weight_cash_when_nothing_available():
     assert np.all(w == 0)
 
 
-def test_allocator_from_bundle(tmp_path):
-    from tests.models.test_bundle import _save
+def test_allocator_from_bundle_decides_like_the_trained_artifacts(tmp_path):
+    """A saved and reloaded bundle gives the allocator of its variant with identical weights."""
     from models.portfolio.bundle import load_bundle
+    from tests.models._s1fixtures import save_tiny_bundle
     for v, cls in [("hybrid", HybridAllocator), ("ppo", PPOAllocator),
                    ("lstm", LSTMTopKAllocator)]:
-        assert isinstance(allocator_from_bundle(load_bundle(_save(tmp_path / v, v))), cls)
+        arr, fcm, tp = trained(v)
+        loaded = allocator_from_bundle(load_bundle(save_tiny_bundle(tmp_path / v, v)))
+        if v == "hybrid":
+            direct = HybridAllocator(forecaster=fcm, model=tp.model, obs_norm=tp.obs_norm,
+                                     builder=tp.builder, env_config=tp.env_config)
+        elif v == "ppo":
+            direct = PPOAllocator(model=tp.model, obs_norm=tp.obs_norm, builder=tp.builder,
+                                  env_config=tp.env_config)
+        else:
+            direct = LSTMTopKAllocator(fcm, 2)
+        assert type(loaded) is cls
+        held = np.full(arr.mask.shape[1], 1.0 / arr.mask.shape[1])
+        for t in range(56, 79, 4):
+            a = loaded.target_weights(arr.log_returns[: t + 1], held, arr.mask[t],
+                                      arr.mask[: t + 1])
+            b = direct.target_weights(arr.log_returns[: t + 1], held, arr.mask[t],
+                                      arr.mask[: t + 1])
+            np.testing.assert_array_equal(a, b)
+            assert a.sum() == pytest.approx(1.0) and np.all(a >= 0)

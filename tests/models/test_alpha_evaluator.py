@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from feeds.errors import DataError
 from models.alpha.language import AlphaScaler, evaluate, evaluate_alphas, load_alphas, parse
-from tests.models.test_alpha_parser import ASTS
+from tests.models._alpha_asts import ASTS
 
 
 def synthetic(T=400, seed=0):

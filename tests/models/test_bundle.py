@@ -4,24 +4,12 @@ import numpy as np
 import pytest
 
 from feeds.errors import BundleError
-from models.portfolio.bundle import load_bundle, save_bundle
+from models.portfolio.bundle import load_bundle
 from models.portfolio.config import EnvConfig
 from models.portfolio.features import FeatureLayout
 from models.portfolio.train import policy_action
 from tests.models._s1fixtures import TICKERS, TINY_LSTM, TINY_PPO, trained
-
-
-def _save(path, variant="hybrid"):
-    arr, fcm, tp = trained(variant)
-    kw = {}
-    if tp is not None:
-        kw.update(ppo_config=TINY_PPO, builder=tp.builder, obs_norm=tp.obs_norm, model=tp.model)
-    if fcm is not None:
-        kw.update(lstm_config=TINY_LSTM, forecaster=fcm)
-    env_cfg = tp.env_config if tp is not None else EnvConfig(top_k=2, window=4, use_forecasts=False)
-    return save_bundle(path, variant=variant, tickers=TICKERS, env_config=env_cfg, seed=3,
-                       asset_class={t: "synthetic" for t in TICKERS}, train_first="2020-01-03",
-                       train_last="2021-01-29", **kw)
+from tests.models._s1fixtures import save_tiny_bundle as _save
 
 
 def test_round_trip_identical_actions(tmp_path):
