@@ -1,0 +1,46 @@
+"""Results of a backtest: Backtrader analyzers, metrics and report writers.
+
+Public API (imported lazily, so ``import analyzers`` pulls in neither Backtrader nor pandas)::
+
+    # analyzers.portfolio: Backtrader analyzers that fill ``self.rets`` like Backtrader's own
+    PortfolioReturns, WeightsRecorder, TurnoverCosts, OrderStats
+    to_series(analyzer), to_frame(analyzer)     # an analyzer's ``rets`` -> pandas
+    # analyzers.metrics
+    compute_metrics(returns, periods_per_year, ...), turnover_from_weights(weights), METRIC_NAMES
+    # analyzers.reports (QuantStats and matplotlib only when a report is written)
+    write_tearsheet, write_comparison, write_metrics_json, write_weights_csv, write_returns_csv,
+    format_metrics_table, align_benchmark
+
+The pandas idiom is one pair of helpers, never ``get_analysis()`` itself::
+
+    cerebro.addanalyzer(PortfolioReturns, _name="returns")
+    strat = cerebro.run()[0]
+    strat.analyzers.returns.pprint()                    # Backtrader's view: the rets dict
+    returns = to_series(strat.analyzers.returns)        # pd.Series on the bar dates
+"""
+
+_EXPORTS = {
+    "analyzers.portfolio": ("PortfolioReturns", "WeightsRecorder", "TurnoverCosts", "OrderStats",
+                            "to_series", "to_frame"),
+    "analyzers.metrics": ("compute_metrics", "turnover_from_weights", "METRIC_NAMES"),
+    "analyzers.reports": ("write_tearsheet", "write_comparison", "write_metrics_json",
+                          "write_weights_csv", "write_returns_csv", "format_metrics_table",
+                          "align_benchmark"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = [name for names in _EXPORTS.values() for name in names]
+
+
+def __getattr__(name):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'analyzers' has no attribute {name!r}")
+    from importlib import import_module
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

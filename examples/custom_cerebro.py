@@ -1,7 +1,7 @@
 """Drop the trained hybrid LSTM+PPO strategy into your own Backtrader Cerebro."""
 import backtrader as bt
 
-from analyzers.portfolio import PortfolioReturns
+from analyzers import PortfolioReturns, to_series
 from feeds import to_backtrader
 from strategies import HybridLSTMPPO, install_commissions
 from strategies.pipeline.system1 import RunConfig, prepare_bundle
@@ -19,6 +19,6 @@ cerebro.addstrategy(HybridLSTMPPO, bundle=bundle, top_k=5, trade_start=trade_sta
 cerebro.addanalyzer(PortfolioReturns, _name="returns")
 strat = cerebro.run()[0]
 
-weekly = strat.analyzers.returns.get_analysis().loc[trade_start:]
+weekly = to_series(strat.analyzers.returns).loc[trade_start:]  # rets -> pd.Series
 print(f"final value {cerebro.broker.getvalue():,.0f}; {len(weekly)} weeks out of sample; "
       f"rejected orders {strat.rejected}")

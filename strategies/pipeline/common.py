@@ -98,7 +98,7 @@ def run_backtest(strategy_cls, params: dict, datas: list, asset_class: dict, *, 
     rets = rets.loc[rets.index >= ts]
     w = to_frame(a.weights)
     w = w.loc[w.index >= ts]
-    tcs = to_frame(a.turnover, columns=["traded_value", "turnover", "costs", "cost_frac"])
+    tcs = to_frame(a.turnover)
     tcs = tcs.loc[tcs.index >= ts]
     turnover, costs = tcs["turnover"], tcs["cost_frac"]
     orders = dict(a.orders.get_analysis())

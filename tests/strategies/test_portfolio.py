@@ -11,7 +11,7 @@ import pytest
 
 from feeds import get_universe, load_panel, to_backtrader
 from feeds.errors import BundleError, ConfigError
-from models.common.execution import execute_step
+from models.common.execution import bar_returns, execute_step
 from strategies.commission import install_commissions
 from strategies.allocation import EqualWeight, HybridLSTMPPO, LSTMOnly, PPOOnly
 from strategies.presets import PRESETS
@@ -108,13 +108,13 @@ def test_env_and_backtrader_equity_agree(run_cfg, small_run):
     cerebro = _cerebro(panel, run_cfg.tc)
     cerebro.addstrategy(HybridLSTMPPO, bundle=results["hybrid_top5"].bundle,
                         trade_start=panel.index[n_train - 1], cash_buffer=run_cfg.cash_buffer)
-    from analyzers.portfolio import PortfolioReturns
+    from analyzers.portfolio import PortfolioReturns, to_series
     cerebro.addanalyzer(PortfolioReturns, _name="r")
     strat = cerebro.run()[0]
-    bt_equity = (1 + strat.analyzers.r.get_analysis()).cumprod()
+    bt_equity = (1 + to_series(strat.analyzers.r)).cumprod()
     bt_equity = bt_equity / bt_equity.loc[panel.index[n_train - 1]]
 
-    opn, close = panel.open.to_numpy(), panel.close.to_numpy()
+    gaps, intras = bar_returns(panel.open.to_numpy(), panel.close.to_numpy())
     pos = {d: i for i, d in enumerate(panel.index.date)}
     w = np.zeros(len(panel.tickers))
     eq, env_eq = 1.0, {}
@@ -122,10 +122,8 @@ def test_env_and_backtrader_equity_agree(run_cfg, small_run):
         t = pos[date]
         if t + 1 >= len(panel):
             break
-        with np.errstate(invalid="ignore", divide="ignore"):
-            gap = np.nan_to_num(opn[t + 1] / close[t] - 1)
-            intra = np.nan_to_num(close[t + 1] / opn[t + 1] - 1)
-        res = execute_step(w, target * (1 - run_cfg.cash_buffer), gap, intra, run_cfg.tc)
+        res = execute_step(w, target * (1 - run_cfg.cash_buffer), gaps[t], intras[t],
+                           run_cfg.tc)
         eq *= res.growth
         w = res.weights_close
         env_eq[panel.index[t + 1]] = eq
