@@ -1,13 +1,22 @@
-"""From parsed CLI arguments to a pipeline run and its outputs (``python -m strategies.run``)."""
+"""From parsed CLI arguments to a pipeline run and its outputs (``python -m strategies.run``).
+
+:func:`validate_args` checks every argument first (before any data is loaded, any model trained
+or anything written), so bad input fails in a second with one line that says what to do.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
+import tempfile
 import time
 from pathlib import Path
 
-from feeds.errors import ConfigError
+import pandas as pd
+
+from feeds.errors import ConfigError, DataError
 from strategies.pipeline.outputs import paper_table, write_outputs, write_system2_outputs
 
 log = logging.getLogger(__name__)
@@ -15,15 +24,16 @@ log = logging.getLogger(__name__)
 
 def run_system1_cli(a: argparse.Namespace) -> int:
     from analyzers.reports import format_metrics_table
-    from strategies.presets import expand
     from strategies.pipeline.system1 import RunConfig, run_system1
+    from strategies.presets import expand
     requested = [p.name for p in expand(a.strategy)]
     names = list(dict.fromkeys(requested + ["equal_weight", "sp500"]))
-    source = a.source or ("files" if a.data else "packaged")
-    run = RunConfig(universe=a.universe, source=source, data_path=a.data,
-                    start=a.start or "2018-01-01", end=a.end or "2024-12-06",
-                    train_frac=a.train_frac, tc=a.tc, seed=a.seed, timesteps=a.timesteps,
-                    retrain=a.retrain, bundle_dir=a.bundle_dir, progress=not a.no_progress)
+    start, end = default_window(1)
+    run = RunConfig(universe=a.universe if a.universe is not None else RunConfig.universe,
+                    source=source_of(a), data_path=a.data, start=a.start or start,
+                    end=a.end or end, train_frac=a.train_frac, tc=a.tc, seed=a.seed,
+                    timesteps=a.timesteps, retrain=a.retrain, bundle_dir=a.bundle_dir,
+                    progress=not a.no_progress)
     t0 = time.perf_counter()
     results, meta = run_system1(names, run)
     meta["elapsed_s"] = round(time.perf_counter() - t0, 1)
@@ -38,23 +48,23 @@ def run_system1_cli(a: argparse.Namespace) -> int:
 
 
 def config_from_args(a: argparse.Namespace):
-    from strategies.pipeline.system2 import (FULL_SEEDS, QUICK_SEEDS, QUICK_TIMESTEPS, System2Config)
+    from strategies.pipeline.system2 import FULL_SEEDS, QUICK_SEEDS, QUICK_TIMESTEPS, System2Config
     tickers = None
-    if getattr(a, "tickers", None):
+    if getattr(a, "tickers", None) is not None:
         tickers = tuple(t.strip() for t in a.tickers.split(",") if t.strip())
         if not tickers:
             raise ConfigError("--tickers is empty; pass e.g. --tickers AAPL,PEP")
     quick = bool(getattr(a, "quick", False))
     seeds = a.seeds if a.seeds is not None else (QUICK_SEEDS if quick else FULL_SEEDS)
     timesteps = a.timesteps if a.timesteps is not None else (QUICK_TIMESTEPS if quick else None)
-    source = a.source or ("files" if a.data else "packaged")
+    start, end = default_window(2)
+    jobs = None if a.jobs == -1 else a.jobs  # -1: all cores (System2Config's None)
     return System2Config(
-        tickers=tickers, source=source, data_path=a.data, start=a.start or "2016-02-01",
-        end=a.end or "2024-05-31", train_frac=a.train_frac, tc=a.tc, seed=a.seed,
+        tickers=tickers, source=source_of(a), data_path=a.data, start=a.start or start,
+        end=a.end or end, train_frac=a.train_frac, tc=a.tc, seed=a.seed,
         n_seeds=int(seeds), timesteps=timesteps, walk_forward=bool(a.walk_forward),
-        jobs=a.jobs, bundle_dir=a.bundle_dir, retrain=bool(a.retrain),
+        jobs=jobs, bundle_dir=a.bundle_dir, retrain=bool(a.retrain),
         alphas_path=getattr(a, "alphas", None), progress=not a.no_progress)
-
 
 
 def run_system2_cli(args: argparse.Namespace, presets) -> int:
@@ -77,3 +87,256 @@ def run_system2_cli(args: argparse.Namespace, presets) -> int:
     print(f"Wall time {study.meta['elapsed_s']} s (training {study.meta['timings'].get('train_wall_s', 0)} s, "
           f"backtests {study.meta['timings'].get('backtest_wall_s')} s); outputs in {out}/")
     return 0
+
+
+# ----------------------------------------------------------------------------------- validation
+MAX_SEED = 2**32 - 1
+"""Largest seed numpy and torch accept (seeds run ``seed .. seed + n_seeds - 1``)."""
+SYSTEM2_ONLY = (("tickers", "--tickers"), ("seeds", "--seeds"), ("quick", "--quick"),
+                ("alphas", "--alphas"), ("walk_forward", "--walk-forward"), ("jobs", "--jobs"))
+"""Options only System 2 presets read (``dest``, flag)."""
+SYSTEM1_ONLY = (("universe", "--universe"),)
+"""Options only System 1 presets read (System 2 takes ``--tickers``)."""
+
+_NUMBERS = (
+    ("train_frac", lambda v: math.isfinite(v) and 0.0 < v < 1.0,
+     "--train-frac must be a fraction strictly between 0 and 1 (e.g. 0.7), got {v}"),
+    ("tc", lambda v: math.isfinite(v) and 0.0 <= v < 0.1,
+     "--tc is a cost per unit of traded value in [0, 0.1) (0.001 = 10 bp), got {v}"),
+    ("seed", lambda v: 0 <= v <= MAX_SEED, "--seed must be between 0 and 2**32 - 1, got {v}"),
+    ("timesteps", lambda v: v is None or v >= 1,
+     "--timesteps must be a positive number of PPO steps (e.g. 20000), got {v}"),
+    ("seeds", lambda v: v is None or v >= 1, "--seeds must be at least 1, got {v}"),
+    ("jobs", lambda v: v is None or v >= 1 or v == -1,
+     "--jobs must be at least 1 (or -1 for all cores), got {v}"),
+)
+"""(argument, is it fine?, message) for the numeric options."""
+
+
+def source_of(a: argparse.Namespace) -> str:
+    """The price source: ``--source``, else ``files`` when ``--data`` is given, else packaged."""
+    return a.source or ("files" if a.data is not None else "packaged")
+
+
+def default_window(system: int) -> tuple[str, str]:
+    """The default (start, end) of a System 1 or System 2 run (its config's defaults)."""
+    if system == 1:
+        from strategies.pipeline.system1 import RunConfig as Config
+    else:
+        from strategies.pipeline.system2 import System2Config as Config
+    return Config.start, Config.end
+
+
+def validate_args(a: argparse.Namespace) -> list:
+    """Check every CLI argument before anything slow runs; returns the presets to run.
+
+    Nothing is loaded, trained or written (writability is probed with a temporary file that is
+    removed at once). Raises ConfigError/DataError with one line that says what to do.
+    """
+    from strategies.presets import expand
+    presets = expand(a.strategy)
+    system = presets[0].system
+    for dest, ok, msg in _NUMBERS:
+        if not ok(getattr(a, dest)):
+            raise ConfigError(msg.format(v=getattr(a, dest)))
+    _check_scope(a, presets)
+    source = _check_source(a)
+    start, end = _check_dates(a, system)
+    tickers, flag = _run_tickers(a, presets, source)
+    _check_availability(a, tickers, flag, source, start, end)
+    if a.alphas is not None:
+        _check_input_file("--alphas", a.alphas)
+    writable_dir("--out", a.out)
+    if a.bundle_dir is not None:
+        writable_dir("--bundle-dir", a.bundle_dir)
+    elif any(p.family in ("hybrid", "ppo", "lstm", "alpha_ppo") for p in presets):
+        from strategies.pipeline.common import default_bundle_dir
+        writable_dir("the bundle folder (user cache; change it with --bundle-dir)",
+                     str(default_bundle_dir()))
+    return presets
+
+
+def _check_scope(a: argparse.Namespace, presets: list) -> None:
+    """Options the chosen presets would silently ignore are errors."""
+    name, system = a.strategy, presets[0].system
+    other, wanted = ((SYSTEM2_ONLY, "System 2 (alpha)") if system == 1
+                     else (SYSTEM1_ONLY, "System 1 (portfolio)"))
+    for dest, flag in other:
+        if getattr(a, dest, None) not in (None, False):
+            hint = " (System 2 takes --tickers)" if flag == "--universe" else ""
+            raise ConfigError(f"{flag} is a {wanted} option, and {name} would ignore it; drop "
+                              f"{flag} or choose a {wanted} preset (see --list){hint}")
+    fams = {p.family for p in presets}
+    unused = ((a.timesteps is not None and not fams & {"hybrid", "ppo", "alpha_ppo"},
+               "--timesteps", "trains no PPO policy"),
+              (a.seeds is not None and not fams & {"alpha_ppo", "random_entry_exit"},
+               "--seeds", "is deterministic"),
+              (a.alphas is not None and not fams & {"alpha_ppo", "alpha_equal"},
+               "--alphas", "uses no alphas"),
+              (a.quick and not fams & {"alpha_ppo", "random_entry_exit"},
+               "--quick", "has no seeds or PPO steps to cut"))
+    for bad, flag, why in unused:
+        if bad:
+            raise ConfigError(f"{flag} would be ignored: {name} {why}; drop {flag}")
+    n_seeds = 1
+    if system == 2:
+        from strategies.pipeline.system2 import FULL_SEEDS, QUICK_SEEDS
+        n_seeds = a.seeds or (QUICK_SEEDS if a.quick else FULL_SEEDS)
+    if a.seed + n_seeds - 1 > MAX_SEED:
+        raise ConfigError(f"--seed {a.seed} with {n_seeds} seeds goes past 2**32 - 1; use a "
+                          "smaller --seed")
+
+
+def _check_source(a: argparse.Namespace) -> str:
+    source = source_of(a)
+    if source == "files" and a.data is None:
+        raise ConfigError("--source files needs --data PATH (a folder of TICKER.csv files, or "
+                          "one long or wide CSV)")
+    if a.data is not None and source != "files":
+        raise ConfigError(f"--data is only read with --source files, not --source {source}; "
+                          f"drop --source {source} (--data implies files) or drop --data")
+    if a.data is not None:
+        _check_input_file("--data", a.data, folder_ok=True)
+    return source
+
+
+def _check_input_file(flag: str, path: str, folder_ok: bool = False) -> Path:
+    p = Path(path).expanduser()
+    what = "file or folder" if folder_ok else "file"
+    if not path.strip():
+        raise ConfigError(f"{flag} is empty; give the path of a {what}")
+    if not p.exists():
+        raise ConfigError(f"{flag} {path}: no such {what}; check the path")
+    if p.is_dir() and not folder_ok:
+        raise ConfigError(f"{flag} {path} is a folder; pass the {what} itself")
+    if not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
+        raise ConfigError(f"{flag} {path}: permission denied; make it readable")
+    return p
+
+
+def _parse_date(flag: str, text: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(text)
+    except (ValueError, TypeError, OverflowError):
+        ts = None
+    if ts is None or ts is pd.NaT or ts.tz is not None:
+        raise ConfigError(f"{flag} {text!r} is not a date; write YYYY-MM-DD, e.g. "
+                          f"{flag} 2019-01-02")
+    return ts.normalize()
+
+
+def _check_dates(a: argparse.Namespace, system: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    d_start, d_end = default_window(system)
+    start = _parse_date("--start", a.start if a.start is not None else d_start)
+    end = _parse_date("--end", a.end if a.end is not None else d_end)
+    today = pd.Timestamp.today().normalize()
+    for flag, ts in (("--start", start), ("--end", end)):
+        if ts > today:
+            raise ConfigError(f"{flag} {ts.date()} is in the future (today is {today.date()}); "
+                              f"no prices exist yet: choose an earlier {flag}")
+    if start >= end:
+        raise ConfigError(f"--start {start.date()} is not before --end {end.date()}; "
+                          "swap them or widen the window")
+    if system == 1 and (end - start).days < 60 * 7:
+        raise ConfigError(f"--start {start.date()} .. --end {end.date()} holds fewer than 60 "
+                          "weeks; System 1 needs at least 60 (30-week LSTM look-back plus "
+                          "training and test): widen --start/--end")
+    return start, end
+
+
+def _run_tickers(a: argparse.Namespace, presets: list, source: str) -> tuple[list[str], str]:
+    """The tickers the run will load (names validated) and the option that chose them."""
+    from feeds import validate_ticker
+    if presets[0].system == 2:
+        from strategies.pipeline.system2 import System2Config
+        given = a.tickers is not None
+        cfg = config_from_args(a) if given else System2Config(source=source)
+        tickers, flag = cfg.ticker_list(), ("--tickers" if given else "the default tickers")
+        shown = flag
+    else:
+        from strategies.pipeline.system1 import RunConfig, _universe
+        text = a.universe if a.universe is not None else RunConfig.universe
+        tickers, flag = list(_universe(RunConfig(universe=text)).tickers), "--universe"
+        shown = f"--universe {text}"
+    for t in tickers:
+        try:
+            validate_ticker(t)
+        except DataError as e:
+            raise DataError(f"{flag}: {e}") from None
+    k, name = max(((p.top_k or 0), p.name) for p in presets)
+    if k > len(tickers):
+        raise ConfigError(f"{name}: K={k} is larger than the {len(tickers)} asset(s) of "
+                          f"{shown}; choose a smaller K or a wider universe")
+    return tickers, flag
+
+
+def _check_availability(a, tickers: list[str], flag: str, source: str, start, end) -> None:
+    """Packaged: every ticker is packaged and has prices in the window. Folder: a file each."""
+    if source == "files" and Path(a.data).expanduser().is_dir():
+        from feeds.files import find_ticker_file
+        missing = [t for t in tickers if find_ticker_file(Path(a.data).expanduser(), t) is None]
+        if missing:
+            which = flag if flag != "--universe" else f"--universe {a.universe or 'paper'}"
+            raise DataError(f"--data {a.data} has no file for {', '.join(missing[:5])}"
+                            f"{' ...' if len(missing) > 5 else ''} ({len(missing)} of the "
+                            f"{len(tickers)} tickers of {which}); add TICKER.csv files there "
+                            f"or choose the tickers you have")
+    if source != "packaged":
+        return
+    from feeds.packaged import manifest, packaged_tickers, resolve
+    where, files, last_all = packaged_tickers(), manifest()["files"], None
+    for t in tickers:
+        src = resolve(t)
+        if src not in where:
+            raise DataError(_unknown_packaged(t, flag, a, resolve(t.upper()) in where))
+        r = files[where[src]]["ranges"][src]
+        first, last = pd.Timestamp(r["first"]), pd.Timestamp(r["last"])
+        last_all = max(last, last_all) if last_all is not None else last
+        if last < start or first > end:
+            raise DataError(f"packaged {t} has prices from {r['first']} to {r['last']}, none "
+                            f"between --start {start.date()} and --end {end.date()}; move the "
+                            f"dates or leave {t} out")
+    if last_all is not None and end > last_all:
+        raise DataError(f"--end {end.date()} is after the packaged data end "
+                        f"({last_all.date()}); use an earlier --end, or --source yfinance "
+                        "for later prices")
+
+
+def _unknown_packaged(t: str, flag: str, a: argparse.Namespace, upper_known: bool) -> str:
+    from feeds import list_universes
+    hint = f" (did you mean {t.upper()}?)" if upper_known else ""
+    if flag == "--universe" and a.universe is not None and a.universe.strip() == t:
+        return (f"--universe {t} is neither a universe preset ({', '.join(list_universes())}) "
+                f"nor a packaged ticker{hint}; see python -m feeds universes")
+    return (f"{flag}: the packaged dataset has no ticker {t}{hint}; see python -m feeds "
+            "universes, or use --source yfinance or --data for other tickers")
+
+
+def writable_dir(flag: str, path: str) -> Path:
+    """``path`` resolved; it is a folder, or can be created, and a file can be written there.
+
+    The probe is a temporary file created and removed at once in the folder (or, if the folder
+    does not exist yet, in its nearest existing parent), so nothing is left behind.
+    """
+    if not str(path).strip():
+        raise ConfigError(f"{flag} is empty; give a folder path")
+    try:
+        p = Path(path).expanduser().resolve()
+    except (OSError, ValueError, RuntimeError) as e:
+        raise ConfigError(f"{flag} {path!r} is not a usable path ({e}); choose another") from None
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{flag} {p} is a file, not a folder; choose a folder path")
+    base = p
+    while not base.exists():
+        base = base.parent
+    if not base.is_dir():
+        raise ConfigError(f"{flag} {p}: {base} is a file, so the folder cannot be created; "
+                          "choose another path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=base)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"{flag} {p}: cannot write in {base} ({e.strerror or e}); choose a "
+                          "folder you can write to") from None
+    return p
