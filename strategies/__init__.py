@@ -1,15 +1,47 @@
-"""Backtrader strategies, commission schemes, presets and the CLI (``python -m strategies.run``).
+"""Backtrader strategies of both systems, commission schemes, presets and the CLI.
 
-The System 1 (weekly, multi-asset) strategies and the execution base are importable from here::
+Everything public is importable from here (loaded on first use, so ``python -m strategies.run
+--list`` does not pay for Backtrader or torch)::
 
-    from strategies import HybridLSTMPPO, EqualWeight, install_commissions
+    from strategies import HybridLSTMPPO, EqualWeight, AlphaPPO, install_commissions
+
+| module | what |
+|---|---|
+| ``engine`` | :class:`TargetWeightStrategy` (rebalancing engine), :class:`CashCappedFiller` |
+| ``mixins`` | :class:`TradeWindowMixin`, :class:`RebalanceBandMixin` (shared by both systems) |
+| ``allocation`` | System 1 (weekly, multi-asset): hybrid, PPO-only, LSTM-only, baselines |
+| ``alpha`` | System 2 (daily, one stock): AlphaPPO, AlphaEqualWeight, baselines |
+| ``commission`` | :class:`ProportionalCommission`, :func:`install_commissions` |
+| ``presets`` | the named presets of the CLI |
+| ``pipeline/`` | train-or-reuse, backtest and write outputs (what the CLI runs) |
+| ``run`` | the CLI ``python -m strategies.run`` |
 """
 
-from strategies.engine import FixedWeightStrategy, TargetWeightStrategy
-from strategies.commission import ProportionalCommission, commission_for, install_commissions
-from strategies.allocation import (BuyAndHold, ClassComposite, EqualWeight, HybridLSTMPPO,
-                                  LSTMOnly, PPOOnly)
+from __future__ import annotations
 
-__all__ = ["TargetWeightStrategy", "FixedWeightStrategy", "ProportionalCommission",
-           "commission_for", "install_commissions", "HybridLSTMPPO", "PPOOnly", "LSTMOnly",
-           "EqualWeight", "BuyAndHold", "ClassComposite"]
+import importlib
+
+_EXPORTS = {
+    "strategies.engine": ("TargetWeightStrategy", "FixedWeightStrategy", "CashCappedFiller"),
+    "strategies.mixins": ("TradeWindowMixin", "RebalanceBandMixin"),
+    "strategies.commission": ("ProportionalCommission", "commission_for", "install_commissions"),
+    "strategies.allocation": ("AllocatorStrategy", "HybridLSTMPPO", "PPOOnly", "LSTMOnly",
+                              "EqualWeight", "BuyAndHold", "ClassComposite"),
+    "strategies.alpha": ("SingleStockStrategy", "AlphaPPO", "AlphaEqualWeight",
+                         "BuyAndHoldStock", "RandomEntryExit", "MomentumStrategy"),
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'strategies' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,6 +1,6 @@
 """System 2 environment: PPO learns, day by day, how to weight formulaic alphas for one stock.
 
-Registered as ``rlportfolio/AlphaWeighting-v0`` when this module is imported.
+Registered as ``rlportfolio/AlphaWeighting-v0`` by ``import models`` (see models/__init__.py).
 
 Mapping from action to position (the one documented mapping, shared with
 ``models.alpha.train.AlphaPolicy`` and the baselines):
@@ -231,11 +231,3 @@ class AlphaWeightingEnv(gym.Env):
         info = {"t": t, "position": pos, "turnover": res.turnover, "cost": res.cost,
                 "held_weight": self.w}
         return self._obs(), reward, terminated, False, info
-
-
-def _register() -> None:
-    if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point="models.alpha.env:AlphaWeightingEnv")
-
-
-_register()
