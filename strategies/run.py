@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, metavar="PATH",
                    help="user price files: a directory of per-ticker CSVs (Yahoo layouts) or one "
                         "long CSV date,ticker,open,high,low,close,volume")
+    p.add_argument("--asset-classes", default=None, metavar="T=CLASS,...",
+                   help="asset class of your tickers, e.g. AAPL=nasdaq100,BTC-USD=crypto "
+                        "(System 1; unknown tickers are 'other'; composite needs the paper's "
+                        "classes nasdaq100, idx, treasury, crypto)")
+    p.add_argument("--benchmark", default=None, metavar="TICKER",
+                   help="ticker of the index benchmark (System 1 'sp500' preset; default SPY), "
+                        "taken from --data when it holds it, else the packaged copy")
     p.add_argument("--start", default=None, help="first date (System 1 default 2018-01-01)")
     p.add_argument("--end", default=None, help="last date (System 1 default 2024-12-06)")
     p.add_argument("--train-frac", type=float, default=0.7,

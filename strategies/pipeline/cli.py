@@ -33,7 +33,8 @@ def run_system1_cli(a: argparse.Namespace) -> int:
                     source=source_of(a), data_path=a.data, start=a.start or start,
                     end=a.end or end, train_frac=a.train_frac, tc=a.tc, seed=a.seed,
                     timesteps=a.timesteps, retrain=a.retrain, bundle_dir=a.bundle_dir,
-                    progress=not a.no_progress)
+                    progress=not a.no_progress, asset_classes=asset_classes_of(a),
+                    benchmark=a.benchmark)
     t0 = time.perf_counter()
     results, meta = run_system1(names, run)
     meta["elapsed_s"] = round(time.perf_counter() - t0, 1)
@@ -95,7 +96,8 @@ MAX_SEED = 2**32 - 1
 SYSTEM2_ONLY = (("tickers", "--tickers"), ("seeds", "--seeds"), ("quick", "--quick"),
                 ("alphas", "--alphas"), ("walk_forward", "--walk-forward"), ("jobs", "--jobs"))
 """Options only System 2 presets read (``dest``, flag)."""
-SYSTEM1_ONLY = (("universe", "--universe"),)
+SYSTEM1_ONLY = (("universe", "--universe"), ("asset_classes", "--asset-classes"),
+                ("benchmark", "--benchmark"))
 """Options only System 1 presets read (System 2 takes ``--tickers``)."""
 
 _NUMBERS = (
@@ -127,6 +129,14 @@ def default_window(system: int) -> tuple[str, str]:
     return Config.start, Config.end
 
 
+def asset_classes_of(a: argparse.Namespace) -> dict:
+    """``--asset-classes`` parsed (``{}`` when not given); DataError names a bad pair."""
+    if not getattr(a, "asset_classes", None):
+        return {}
+    from feeds import parse_asset_classes
+    return parse_asset_classes(a.asset_classes)
+
+
 def validate_args(a: argparse.Namespace) -> list:
     """Check every CLI argument before anything slow runs; returns the presets to run.
 
@@ -146,6 +156,14 @@ def validate_args(a: argparse.Namespace) -> list:
     _check_availability(a, tickers, flag, source, start, end)
     if a.alphas is not None:
         _check_input_file("--alphas", a.alphas)
+    classes = asset_classes_of(a)
+    unknown = sorted(set(classes) - set(tickers or ()))
+    if unknown and tickers:
+        raise ConfigError(f"--asset-classes names {', '.join(unknown)}, which {flag} does not "
+                          "hold; check the spelling")
+    if a.benchmark is not None:
+        from feeds import validate_ticker
+        validate_ticker(a.benchmark)
     writable_dir("--out", a.out)
     if a.bundle_dir is not None:
         writable_dir("--bundle-dir", a.bundle_dir)

@@ -39,6 +39,10 @@ class RunConfig(RunSettings):
     """Settings of a System 1 run (the CLI options); the shared ones are in RunSettings."""
 
     universe: str = "paper"  #: universe preset (feeds.list_universes()) or comma-separated tickers
+    #: ticker -> asset class for the user's tickers (feeds.parse_asset_classes); unknown = other
+    asset_classes: dict = field(default_factory=dict)
+    #: benchmark ticker of the ``sp500`` preset (None = SPY), from the user's data when they have it
+    benchmark: str | None = None
     env_overrides: dict = field(default_factory=dict)  #: EnvConfig fields to override
     ppo_overrides: dict = field(default_factory=dict)  #: PPOConfig fields to override
     lstm_overrides: dict = field(default_factory=dict)  #: LSTMConfig fields to override
@@ -53,8 +57,9 @@ def _universe(run: RunConfig):
         ConfigError: no ticker at all, or a ticker listed twice.
     """
     from feeds import list_universes
+    classes = dict(run.asset_classes) or None
     if run.universe in list_universes():
-        return get_universe(run.universe)
+        return get_universe(run.universe, asset_classes=classes)
     tickers = [t.strip() for t in str(run.universe).split(",") if t.strip()]
     if not tickers:
         raise ConfigError(f"universe {run.universe!r} is empty; give a preset "
@@ -63,7 +68,7 @@ def _universe(run: RunConfig):
     if twice:
         raise ConfigError(f"universe lists {', '.join(twice)} more than once; list each "
                           "ticker once")
-    return get_universe(tickers)
+    return get_universe(tickers, asset_classes=classes)
 
 
 def load_run_panel(run: RunConfig) -> WeeklyPanel:
@@ -83,7 +88,8 @@ def load_run_panel(run: RunConfig) -> WeeklyPanel:
                             f"{' ...' if len(missing) > 5 else ''} ({len(missing)} of the "
                             f"{len(uni)} tickers of universe {run.universe}); {holds} or add "
                             "rows for the others")
-    panel = load_panel(uni, source=run.source, path=run.data_path, start=run.start, end=run.end)
+    panel = load_panel(uni, source=run.source, path=run.data_path, start=run.start, end=run.end,
+                       asset_classes=dict(run.asset_classes) or None)
     if len(panel) < 60:
         held = (f" (prices cover {panel.index[0].date()} .. {panel.index[-1].date()})"
                 if len(panel) else "")
@@ -136,6 +142,7 @@ class Trainer:
         self._lstm = None
         self._forecasts = None
         self.timings: dict[str, float] = {}
+        self.notes: dict[str, str] = {}  #: facts for run.json (e.g. where the benchmark came from)
 
     def _dir(self, name: str, key: str) -> Path:
         return self.run.bundles() / f"{name}-{key}"
@@ -258,21 +265,38 @@ def strategy_for(preset: Preset, trainer: Trainer, panel: WeeklyPanel, trade_sta
                                   "asset_class": panel.asset_class,
                                   "trade_start": trade_start}, panel
     if fam == "index":
-        return P.BuyAndHold, {"trade_start": trade_start}, benchmark_panel("SPY", panel, trainer.run)
+        bpanel, trainer.notes["benchmark"] = benchmark_panel("SPY", panel, trainer.run)
+        return P.BuyAndHold, {"trade_start": trade_start}, bpanel
     raise ConfigError(f"{preset.name} is not a System 1 strategy")
 
 
-def benchmark_panel(ticker: str, like: WeeklyPanel, run: RunConfig) -> WeeklyPanel:
-    """A one-ticker panel (e.g. SPY) on exactly the weeks of ``like``."""
-    src = run.source if run.source != "files" else "packaged"
-    p = load_panel(get_universe([ticker]), source=src, start=run.start, end=run.end)
+def benchmark_panel(ticker: str, like: WeeklyPanel, run: RunConfig
+                    ) -> tuple[WeeklyPanel, str]:
+    """A one-ticker panel (e.g. SPY) on exactly the weeks of ``like``, and where it came from:
+    the user's data when they hold the ticker (``--data``), otherwise the packaged copy."""
+    from feeds import resolve_benchmark, weekly_panel
+    daily, provenance = resolve_benchmark(ticker, source=run.source, path=run.data_path,
+                                          start=run.start, end=run.end, ticker=run.benchmark)
+    t = run.benchmark or ticker
+    p = weekly_panel({t: daily}, get_universe([t]))
     frames = {f: getattr(p, f).reindex(like.index) for f in
               ("open", "high", "low", "close", "volume", "returns", "log_returns")}
     if frames["close"].iloc[0].isna().any():
-        raise DataError(f"benchmark {ticker} has no price on {like.index[0].date()}; choose a "
-                        "later --start")
+        raise DataError(f"benchmark {t} has no price on {like.index[0].date()} ({provenance}); "
+                        "choose a later --start or add its earlier prices to your data")
     mask = p.mask.reindex(like.index).fillna(False).astype(bool)
-    return WeeklyPanel(**frames, mask=mask, asset_class=dict(p.asset_class))
+    return WeeklyPanel(**frames, mask=mask, asset_class=dict(p.asset_class)), provenance
+
+
+def _check_composite(panel: WeeklyPanel) -> None:
+    """ConfigError unless every ticker has one of the composite's asset classes."""
+    weights = get_benchmark("composite").class_weights
+    off = sorted(t for t, c in panel.asset_class.items() if c not in weights)
+    if off:
+        raise ConfigError(f"composite weights the classes {', '.join(weights)} but "
+                          f"{', '.join(off[:5])}{' ...' if len(off) > 5 else ''} have none of "
+                          "them; give them with --asset-classes TICKER=CLASS,... or drop "
+                          "composite")
 
 
 def run_system1(names: list[str] | list[Preset], run: RunConfig
@@ -285,6 +309,8 @@ def run_system1(names: list[str] | list[Preset], run: RunConfig
     presets = [get_preset(n) if isinstance(n, str) else n for n in names]
     panel = load_run_panel(run)
     n_train = split(panel, run.train_frac)
+    if any(p.family == "composite" for p in presets):
+        _check_composite(panel)  # before any training
     trainer = Trainer(panel, n_train, run)
     trade_start = panel.index[n_train - 1]
     test_start = panel.index[n_train]
@@ -302,7 +328,8 @@ def run_system1(names: list[str] | list[Preset], run: RunConfig
     meta = {"train_weeks": n_train, "test_weeks": len(panel) - n_train,
                 "train_first": trainer.train_first, "train_last": trainer.train_last,
                 "test_first": str(test_start.date()), "test_last": str(panel.index[-1].date()),
-                "tickers": panel.tickers, "timings": trainer.timings}
+                "tickers": panel.tickers, "asset_class": dict(panel.asset_class),
+                "timings": trainer.timings, **trainer.notes}
     return out, meta
 
 
