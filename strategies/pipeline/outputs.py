@@ -24,6 +24,7 @@ import logging
 import math
 from pathlib import Path
 
+from feeds import safe_join
 
 log = logging.getLogger("strategies.pipeline.outputs")
 
@@ -81,7 +82,7 @@ def write_system2_outputs(study, families: list[str], requested: list[str], out:
             for fam in requested:
                 if fam == "buy_hold" or fam not in study.summary[t]:
                     continue
-                path = out / f"tearsheet_{t}_{fam}_vs_buy_hold.html"
+                path = safe_join(out, f"tearsheet_{t}_{fam}_vs_buy_hold.html")
                 write_tearsheet(seed_mean_returns(runs, fam), bench, path,
                                 title=f"{t}: {fam} vs buy and hold",
                                 periods_per_year=PERIODS_PER_YEAR,
@@ -115,7 +116,7 @@ def write_outputs(results: dict, out: Path, meta: dict, benchmarks: dict[str, st
             for label, bname in benchmarks.items():
                 if bname == name or bname not in results:
                     continue
-                path = out / f"tearsheet_{name}_vs_{label}.html"
+                path = safe_join(out, f"tearsheet_{name}_vs_{label}.html")
                 write_tearsheet(r.returns, results[bname].returns, path,
                                 title=f"{name} vs {label}", periods_per_year=periods_per_year,
                                 strategy_title=name, benchmark_title=bname)

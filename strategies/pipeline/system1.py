@@ -145,7 +145,8 @@ class Trainer:
         self.notes: dict[str, str] = {}  #: facts for run.json (e.g. where the benchmark came from)
 
     def _dir(self, name: str, key: str) -> Path:
-        return self.run.bundles() / f"{name}-{key}"
+        from feeds import safe_join
+        return safe_join(self.run.bundles(), f"{name}-{key}")
 
     def _reuse(self, path: Path, variant: str):
         from models.common.bundle import BundleFormatError

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from feeds import safe_join, validate_ticker
 from feeds.errors import ConfigError, DataError
 from models.common.bundle import BundleFormatError
 from strategies.pipeline.common import RunSettings, config_key, run_backtest
@@ -200,7 +201,7 @@ def train_bundles(stocks: dict[str, pd.DataFrame], windows: dict[str, list[Windo
         for k, w in enumerate(wins):
             for s in cfg.seeds():
                 key = bundle_key(t, stocks[t], w, alphas, config, s)
-                out_dir = root / f"{t}-s{s}-{key}"
+                out_dir = safe_join(root, f"{validate_ticker(t)}-s{s}-{key}")
                 folder = out_dir / f"{t}_seed{s}"
                 if not cfg.retrain and (folder / "manifest.json").is_file():
                     try:

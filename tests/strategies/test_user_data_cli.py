@@ -90,3 +90,14 @@ def test_bad_asset_classes_fail_before_work(tmp_path, capsys, bad, words):
                     "--asset-classes", bad, "--start", "2004-01-01", "--end", "2011-12-30",
                     "--out", str(tmp_path / "o")], capsys)
     assert rc == 2 and words in cap.err and not (tmp_path / "o").exists()
+
+
+def test_library_users_cannot_put_bundles_outside_the_bundle_dir(tmp_path):
+    """Past the CLI's checks: the pipeline itself refuses a ticker that is a path."""
+    from feeds.errors import DataError
+    from strategies.pipeline.system2 import System2Config, run_system2
+    cfg = System2Config(tickers=("../../escape",), n_seeds=1, timesteps=64, jobs=1,
+                        bundle_dir=str(tmp_path / "b"))
+    with pytest.raises(DataError, match="bad ticker"):
+        run_system2(["alpha_ppo"], cfg)
+    assert not (tmp_path / "escape").exists() and not list(tmp_path.rglob("*escape*"))
