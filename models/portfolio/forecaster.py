@@ -62,6 +62,78 @@ _MIN_EXTRA_ROWS = 2
 _PARAM_NAMES = ("w_ih", "w_hh", "b", "w_out", "b_out")
 
 
+def _check_length(avail: np.ndarray, L: int) -> int:
+    """Rows an asset needs (lookback + 2); DataError unless some asset has that many."""
+    T = avail.shape[0]
+    need = L + _MIN_EXTRA_ROWS
+    counts = avail.sum(axis=0)
+    if T < need or not (counts >= need).any():
+        raise DataError(
+            f"LSTM forecaster needs at least {need} weeks of available returns for some asset "
+            f"(lookback {L} + {_MIN_EXTRA_ROWS}); got {T} weeks, at most "
+            f"{int(counts.max(initial=0))} available for any asset")
+    return need
+
+
+def _asset_stats(r: np.ndarray, avail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-asset mean and std of the available rows (NaN mean / std 1 where none or constant)."""
+    n = r.shape[1]
+    mean = np.full(n, np.nan)
+    std = np.ones(n)
+    for j in range(n):
+        col = r[avail[:, j], j]
+        if col.size:
+            mean[j] = col.mean()
+            s = col.std()
+            std[j] = s if np.isfinite(s) and s > 1e-12 else 1.0
+    return mean, std
+
+
+def _split_ends(T: int, L: int, val_frac: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Window ends ``t in [L-1, T-2]`` (target row t+1), split chronologically: the last
+    ``val_frac`` of them (at least one when ``val_frac > 0``) validate."""
+    ends = torch.arange(L - 1, T - 1)
+    n_win = len(ends)
+    n_val = int(round(val_frac * n_win))
+    n_val = min(max(n_val, 1 if val_frac > 0 else 0), n_win - 1)
+    return ends[: n_win - n_val], ends[n_win - n_val:]
+
+
+class _EarlyStopping:
+    """Per-asset early stopping: keep each asset's best parameters by its own criterion and
+    stop it after ``patience`` epochs without improvement (``active`` = still training)."""
+
+    def __init__(self, params: dict, trained: torch.Tensor, patience: int) -> None:
+        n = trained.shape[0]
+        self.best = {k: v.detach().clone() for k, v in params.items()}
+        self.best_loss = torch.full((n,), float("inf"))
+        self.best_epoch = torch.full((n,), -1, dtype=torch.long)
+        self.stopped = torch.full((n,), -1, dtype=torch.long)
+        self.active = trained.clone()
+        self.bad = torch.zeros(n, dtype=torch.long)
+        self.patience = patience
+
+    def update(self, epoch: int, crit: torch.Tensor, params: dict) -> None:
+        improved = self.active & (crit < self.best_loss)
+        for k in _PARAM_NAMES:
+            self.best[k][improved] = params[k].detach()[improved]
+        self.best_loss = torch.where(improved, crit, self.best_loss)
+        self.best_epoch = torch.where(improved, torch.tensor(epoch), self.best_epoch)
+        self.bad = torch.where(improved, torch.zeros_like(self.bad), self.bad + 1)
+        newly = self.active & (self.bad >= self.patience)
+        self.stopped = torch.where(newly, torch.tensor(epoch), self.stopped)
+        self.active = self.active & ~newly
+
+
+def _progress_bar(total: int):
+    """A tqdm bar over epochs, or None when tqdm is missing."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, desc="LSTM fit", unit="epoch")
+
+
 def _available(log_returns: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Boolean (T, N): the row is usable (mask True and the value finite)."""
     return np.asarray(mask, dtype=bool) & np.isfinite(log_returns)
@@ -164,6 +236,51 @@ class LSTMForecaster:
         return x, valid, y
 
     # ------------------------------------------------------------------ fit
+    def _finish(self, stop, mean, std, trained, hist_tr, hist_va, epochs_run: int) -> None:
+        """Keep each asset's best parameters, the normalisation and the training history."""
+        self._params = {k: v.detach().clone() for k, v in stop.best.items()}
+        self.n_assets_ = n = len(mean)
+        self.mean_ = mean
+        self.std_ = std
+        self.trained_ = trained
+        self.history_ = {
+            "train_loss": hist_tr,
+            "val_loss": hist_va,
+            "epochs_run": epochs_run,
+            "best_epoch": [int(e) + 1 if e >= 0 else 0 for e in stop.best_epoch.tolist()],
+            "best_val_loss": [float(v) if math.isfinite(v) else float("nan")
+                              for v in stop.best_loss.tolist()],
+            "stopped_epoch": [int(e) + 1 if e >= 0 else 0 for e in stop.stopped.tolist()],
+        }
+        logger.info(
+            "LSTM forecaster fitted: %d assets (%d trainable), %d epochs, mean best val MSE %.4f",
+            n, int(trained.sum()), epochs_run,
+            float(np.nanmean(np.where(trained, self.history_["best_val_loss"], np.nan))),
+        )
+
+    def _train_epoch(self, params, opt, z, ok, tr_ends, L: int, bs: int, gen):
+        """One epoch over the training windows in a seeded random order (mini-batches of
+        ``bs``); returns the per-asset sum of squared errors and the count of valid windows."""
+        n = z.shape[1]
+        perm = tr_ends[torch.randperm(len(tr_ends), generator=gen)]
+        run_sum = torch.zeros(n)
+        run_cnt = torch.zeros(n)
+        for s in range(0, len(perm), bs):
+            x, valid, y = self._windows(z, ok, perm[s:s + bs], L, True)
+            w = valid.float()
+            cnt = w.sum(1)
+            if not (cnt > 0).any():
+                continue
+            pred = self._net(params, x, self.config.dropout, gen)
+            per_asset = ((pred - y) ** 2 * w).sum(1) / cnt.clamp(min=1)
+            loss = per_asset.sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            run_sum += per_asset.detach() * cnt
+            run_cnt += cnt
+        return run_sum, run_cnt
+
     def fit(self, log_returns: np.ndarray, mask: np.ndarray) -> "LSTMForecaster":
         """Train on the training window only: (T_train, N) log returns and availability mask."""
         cfg = self.config
@@ -171,35 +288,16 @@ class LSTMForecaster:
         r, m = _check_inputs(log_returns, mask)
         T, n = r.shape
         avail = _available(r, m)
-        need = L + _MIN_EXTRA_ROWS
-        counts = avail.sum(axis=0)
-        if T < need or not (counts >= need).any():
-            raise DataError(
-                f"LSTM forecaster needs at least {need} weeks of available returns for some asset "
-                f"(lookback {L} + {_MIN_EXTRA_ROWS}); got {T} weeks, at most "
-                f"{int(counts.max(initial=0))} "
-                f"available for any asset"
-            )
+        need = _check_length(avail, L)
 
-        # per-asset normalisation from available training rows only
-        mean = np.full(n, np.nan)
-        std = np.ones(n)
-        for j in range(n):
-            col = r[avail[:, j], j]
-            if col.size:
-                mean[j] = col.mean()
-                s = col.std()
-                std[j] = s if np.isfinite(s) and s > 1e-12 else 1.0
+        mean, std = _asset_stats(r, avail)  # from available training rows only
         z_np = np.where(avail, (r - np.nan_to_num(mean)) / std, 0.0)
         z = torch.as_tensor(z_np, dtype=torch.float32)
         ok = torch.as_tensor(avail)
 
         # window ends t in [L-1, T-2]; target row t+1. Chronological validation split on targets.
-        ends = torch.arange(L - 1, T - 1)
-        n_win = len(ends)
-        n_val = int(round(cfg.val_frac * n_win))
-        n_val = min(max(n_val, 1 if cfg.val_frac > 0 else 0), n_win - 1)
-        tr_ends, va_ends = ends[: n_win - n_val], ends[n_win - n_val:]
+        tr_ends, va_ends = _split_ends(T, L, cfg.val_frac)
+        n_val = len(va_ends)
 
         _, tr_valid_all, _ = self._windows(z, ok, tr_ends, L, True)
         _, va_valid_all, _ = self._windows(z, ok, va_ends, L, True)
@@ -218,42 +316,15 @@ class LSTMForecaster:
         with torch_threads(self.num_threads):
             params = {k: v.requires_grad_(True) for k, v in self._init_params(n, gen).items()}
             opt = torch.optim.Adam(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            best = {k: v.detach().clone() for k, v in params.items()}
-            best_loss = torch.full((n,), float("inf"))
-            best_epoch = torch.full((n,), -1, dtype=torch.long)
-            stopped = torch.full((n,), -1, dtype=torch.long)
-            active = t_trained.clone()
-            bad = torch.zeros(n, dtype=torch.long)
+            stop = _EarlyStopping(params, t_trained, int(cfg.patience))
             hist_tr: list[float] = []
             hist_va: list[float] = []
             bs = int(cfg.batch_size)
             epochs = range(int(cfg.max_epochs))
-            bar = None
-            if self.progress:
-                try:
-                    from tqdm.auto import tqdm
-                    bar = tqdm(total=int(cfg.max_epochs), desc="LSTM fit", unit="epoch")
-                except ImportError:  # pragma: no cover
-                    bar = None
+            bar = _progress_bar(int(cfg.max_epochs)) if self.progress else None
             epochs_run = 0
             for epoch in epochs:
-                perm = tr_ends[torch.randperm(len(tr_ends), generator=gen)]
-                run_sum = torch.zeros(n)
-                run_cnt = torch.zeros(n)
-                for s in range(0, len(perm), bs):
-                    x, valid, y = self._windows(z, ok, perm[s:s + bs], L, True)
-                    w = valid.float()
-                    cnt = w.sum(1)
-                    if not (cnt > 0).any():
-                        continue
-                    pred = self._net(params, x, cfg.dropout, gen)
-                    per_asset = ((pred - y) ** 2 * w).sum(1) / cnt.clamp(min=1)
-                    loss = per_asset.sum()
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    run_sum += per_asset.detach() * cnt
-                    run_cnt += cnt
+                run_sum, run_cnt = self._train_epoch(params, opt, z, ok, tr_ends, L, bs, gen)
                 epochs_run = epoch + 1
                 with torch.no_grad():
                     # training loss as Keras reports it: mean of the epoch's mini-batch losses
@@ -261,50 +332,24 @@ class LSTMForecaster:
                     tr_loss = torch.where(run_cnt > 0, run_sum / run_cnt.clamp(min=1),
                                           torch.full((n,), float("nan")))
                     va_loss = self._eval_loss(params, z, ok, va_ends, L) if n_val else tr_loss
-                    crit = torch.where(use_val, va_loss, tr_loss)
-                    improved = active & (crit < best_loss)
-                    for k in _PARAM_NAMES:
-                        best[k][improved] = params[k].detach()[improved]
-                    best_loss = torch.where(improved, crit, best_loss)
-                    best_epoch = torch.where(improved, torch.tensor(epoch), best_epoch)
-                    bad = torch.where(improved, torch.zeros_like(bad), bad + 1)
-                    newly = active & (bad >= int(cfg.patience))
-                    stopped = torch.where(newly, torch.tensor(epoch), stopped)
-                    active = active & ~newly
+                    stop.update(epoch, torch.where(use_val, va_loss, tr_loss), params)
                 mtr = float(tr_loss[t_trained].mean())
                 vsel = t_trained & use_val
                 mva = float(va_loss[vsel].mean()) if bool(vsel.any()) else float("nan")
                 hist_tr.append(mtr)
                 hist_va.append(mva)
                 logger.debug("epoch %d: train MSE %.4f, val MSE %.4f, %d/%d assets still active",
-                             epoch + 1, mtr, mva, int(active.sum()), int(t_trained.sum()))
+                             epoch + 1, mtr, mva, int(stop.active.sum()), int(t_trained.sum()))
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(train=f"{mtr:.4f}", val=f"{mva:.4f}", active=int(active.sum()))
-                if not bool(active.any()):
+                    bar.set_postfix(train=f"{mtr:.4f}", val=f"{mva:.4f}",
+                                    active=int(stop.active.sum()))
+                if not bool(stop.active.any()):
                     break
             if bar is not None:
                 bar.close()
 
-        self._params = {k: v.detach().clone() for k, v in best.items()}
-        self.n_assets_ = n
-        self.mean_ = mean
-        self.std_ = std
-        self.trained_ = trained
-        self.history_ = {
-            "train_loss": hist_tr,
-            "val_loss": hist_va,
-            "epochs_run": epochs_run,
-            "best_epoch": [int(e) + 1 if e >= 0 else 0 for e in best_epoch.tolist()],
-            "best_val_loss": [float(v) if math.isfinite(v) else float("nan")
-                              for v in best_loss.tolist()],
-            "stopped_epoch": [int(e) + 1 if e >= 0 else 0 for e in stopped.tolist()],
-        }
-        logger.info(
-            "LSTM forecaster fitted: %d assets (%d trainable), %d epochs, mean best val MSE %.4f",
-            n, int(trained.sum()), epochs_run,
-            float(np.nanmean(np.where(trained, self.history_["best_val_loss"], np.nan))),
-        )
+        self._finish(stop, mean, std, trained, hist_tr, hist_va, epochs_run)
         return self
 
     def _eval_loss(self, p: dict[str, torch.Tensor], z: torch.Tensor, ok: torch.Tensor,
