@@ -17,7 +17,8 @@ from feeds.errors import BundleError
 from models.alpha.config import AlphaConfig
 from models.alpha.language import Alpha, AlphaScaler, alphas_hash, parse_alpha_lines
 from models.alpha.policies import AlphaPolicy
-from models.common.bundle import package_versions, read_bundle, require_files, write_bundle
+from models.common.bundle import (list_difference, package_versions, read_bundle,
+                                  require_files, write_bundle)
 
 BUNDLE_FORMAT = "bt-rlportfolio/alpha-ppo-bundle"
 FORMAT_VERSION = 2
@@ -71,19 +72,13 @@ def load_alpha_bundle(folder: str | Path, alphas: Sequence[Alpha] | None = None,
     if alphas is not None:
         alphas = list(alphas)
         if alphas_hash(alphas) != manifest["alphas"]["hash"]:
-            names_b = manifest["alphas"]["names"]
-            names_u = [a.name for a in alphas]
             by_b = {a.name: a for a in stored}
             diff = [a.name for a in alphas if a.name in by_b and by_b[a.name].ast != a.ast]
-            missing = [n for n in names_b if n not in names_u]
-            extra = [n for n in names_u if n not in names_b]
-            parts = []
-            if missing:
-                parts.append(f"missing {missing}")
-            if extra:
-                parts.append(f"not in bundle {extra}")
+            parts = [p for p in list_difference(manifest["alphas"]["names"],
+                                                [a.name for a in alphas], extra="not in bundle")
+                     if not p.startswith("same")]
             if diff:
-                parts.append(f"different formulas {diff}")
+                parts.append(f"different formulas {', '.join(diff)}")
             if not parts:
                 parts.append("same alphas in a different order")
             raise BundleError(f"alphas differ from the bundle's: {'; '.join(parts)}")

@@ -176,6 +176,23 @@ def read_bundle(path: str | os.PathLike, *, fmt: str, version: int) -> dict[str,
     return m
 
 
+def list_difference(expected, given, *, extra: str = "extra", same: str = "in a different order"
+                    ) -> list[str]:
+    """What separates two name lists, as phrases: ``missing ...``, ``<extra> ...``, or
+    ``same ... <same>`` when only the order differs (empty when they are equal)."""
+    expected, given = list(expected), list(given)
+    if expected == given:
+        return []
+    missing = [t for t in expected if t not in given]
+    added = [t for t in given if t not in expected]
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(map(str, missing))}")
+    if added:
+        parts.append(f"{extra} {', '.join(map(str, added))}")
+    return parts or [f"same names {same}"]
+
+
 def require_files(path: str | os.PathLike, manifest: dict[str, Any], names) -> None:
     """BundleError unless the manifest lists (and :func:`read_bundle` verified) every name."""
     missing = [n for n in names if n not in manifest.get("files", {})]

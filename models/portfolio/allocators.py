@@ -147,6 +147,21 @@ class PolicyAllocator(Allocator):
         obs = self.builder.observation(h[-self.env_config.window:], p, fc, m)
         return self.weights_for_observation(obs, m)
 
+    @classmethod
+    def _parts(cls, bundle: Any, **parts: Any) -> dict[str, Any]:
+        """The named parts, from ``bundle`` (which must hold this variant) when one is given;
+        ConfigError if any is missing."""
+        if bundle is not None:
+            if bundle.variant != cls.name:
+                raise BundleError(f"bundle {bundle.path} holds the '{bundle.variant}' variant, "
+                                  f"not '{cls.name}'; retrain with --retrain")
+            parts = {k: getattr(bundle, k) for k in parts}
+        if any(v is None for v in parts.values()):
+            names = list(parts)
+            raise ConfigError(f"{cls.__name__} needs a bundle or {', '.join(names[:-1])} and "
+                              f"{names[-1]}")
+        return parts
+
     def weights_for_observation(self, obs: np.ndarray, mask_t: np.ndarray) -> np.ndarray:
         """Deterministic action for a raw observation, projected to weights."""
         cfg = self.env_config
@@ -162,17 +177,10 @@ class HybridAllocator(PolicyAllocator):
     def __init__(self, bundle: Any = None, *, forecaster: Any = None, model: Any = None,
                  obs_norm: ObsNormalizer | None = None, builder: FeatureBuilder | None = None,
                  env_config: EnvConfig | None = None) -> None:
-        if bundle is not None:
-            if bundle.variant != "hybrid":
-                raise BundleError(f"bundle {bundle.path} holds the '{bundle.variant}' variant, "
-                                  "not 'hybrid'; retrain with --retrain")
-            forecaster, model, obs_norm = bundle.forecaster, bundle.model, bundle.obs_norm
-            builder, env_config = bundle.builder, bundle.env_config
-        if forecaster is None or model is None or obs_norm is None or builder is None \
-                or env_config is None:
-            raise ConfigError("HybridAllocator needs a bundle or forecaster, model, obs_norm, "
-                              "builder and env_config")
-        super().__init__(model, obs_norm, builder, env_config, forecaster)
+        p = self._parts(bundle, forecaster=forecaster, model=model, obs_norm=obs_norm,
+                        builder=builder, env_config=env_config)
+        super().__init__(p["model"], p["obs_norm"], p["builder"], p["env_config"],
+                         p["forecaster"])
 
     @classmethod
     def from_bundle(cls, bundle: Any) -> "HybridAllocator":
@@ -187,16 +195,9 @@ class PPOAllocator(PolicyAllocator):
     def __init__(self, bundle: Any = None, *, model: Any = None,
                  obs_norm: ObsNormalizer | None = None, builder: FeatureBuilder | None = None,
                  env_config: EnvConfig | None = None) -> None:
-        if bundle is not None:
-            if bundle.variant != "ppo":
-                raise BundleError(f"bundle {bundle.path} holds the '{bundle.variant}' variant, "
-                                  "not 'ppo'; retrain with --retrain")
-            model, obs_norm, builder, env_config = (bundle.model, bundle.obs_norm,
-                                                    bundle.builder, bundle.env_config)
-        if model is None or obs_norm is None or builder is None or env_config is None:
-            raise ConfigError("PPOAllocator needs a bundle or model, obs_norm, builder and "
-                              "env_config")
-        super().__init__(model, obs_norm, builder, env_config, None)
+        p = self._parts(bundle, model=model, obs_norm=obs_norm, builder=builder,
+                        env_config=env_config)
+        super().__init__(p["model"], p["obs_norm"], p["builder"], p["env_config"], None)
 
     @classmethod
     def from_bundle(cls, bundle: Any) -> "PPOAllocator":

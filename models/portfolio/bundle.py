@@ -27,7 +27,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from feeds.errors import BundleError
-from models.common.bundle import package_versions, read_bundle, require_files, write_bundle
+from models.common.bundle import (list_difference, package_versions, read_bundle,
+                                  require_files, write_bundle)
 from models.common.ppo import ObsNormalizer
 from models.portfolio.config import EnvConfig, LSTMConfig, PPOConfig
 from models.portfolio.features import FeatureBuilder, FeatureLayout
@@ -85,15 +86,7 @@ class Bundle:
         where = f"bundle {self.path}"
         tickers = list(tickers)
         if tickers != self.tickers:
-            missing = [t for t in self.tickers if t not in tickers]
-            extra = [t for t in tickers if t not in self.tickers]
-            detail = []
-            if missing:
-                detail.append(f"missing {', '.join(missing)}")
-            if extra:
-                detail.append(f"extra {', '.join(extra)}")
-            if not detail:
-                detail.append("same tickers in a different order")
+            detail = list_difference(self.tickers, tickers)
             raise BundleError(f"{where} was trained on tickers {self.tickers} but the data has "
                               f"{tickers}: {'; '.join(detail)}; use the bundle's universe or "
                               f"{RETRAIN}")
