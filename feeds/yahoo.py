@@ -186,6 +186,17 @@ def missing_ranges(window: tuple, start, end) -> list[tuple]:
     return gaps
 
 
+
+def _fetch_to_cache(t: str, p, s, e):
+    """Download ``t`` for ``[s, e)``, clean it and write the cache at ``p`` with its window;
+    the cleaned frame, or None when the download returned nothing."""
+    df = fetch(t, s, e)
+    if df.empty:
+        return None
+    clean = clean_daily(df, t, "yfinance", kind=ticker_kind(t))
+    write_cache(clean, p, (s, e))
+    return clean
+
 def download(tickers, start=None, end=None, cache_dir=None, progress: bool = True,
              today=None) -> dict:
     """Download ``tickers`` into the cache (overwriting), with a tqdm progress bar.
@@ -198,12 +209,9 @@ def download(tickers, start=None, end=None, cache_dir=None, progress: bool = Tru
     done, failed = {}, []
     for t in tqdm(list(tickers), desc="yfinance", unit="ticker", disable=not progress):
         p = cache_path(t, cache_dir)
-        df = fetch(t, s, e)
-        if df.empty:
+        if _fetch_to_cache(t, p, s, e) is None:
             failed.append(t)
             continue
-        clean = clean_daily(df, t, "yfinance", kind=ticker_kind(t))
-        write_cache(clean, p, (s, e))
         done[t] = p
     if failed:
         where = cache_path("X", cache_dir).parent
@@ -269,12 +277,10 @@ def load_yahoo(tickers, start=None, end=None, cache_dir=None, today=None
             gaps = missing_ranges(window, s, e)
             out[t] = _extend(t, p, cached, window, gaps) if gaps else cached
             continue
-        df = fetch(t, s, e)
-        if df.empty:
+        clean = _fetch_to_cache(t, p, s, e)
+        if clean is None:
             missing.append(t)
             continue
-        clean = clean_daily(df, t, "yfinance", kind=ticker_kind(t))
-        write_cache(clean, p, (s, e))
         out[t] = clean
     if missing:
         where = cache_path("X", cache_dir).parent
