@@ -6,10 +6,17 @@ allocator from :mod:`models.portfolio.allocators` for target weights; the alloca
 the training environment saw (log returns built from the feeds' closes, the weights actually
 held at the close, the availability mask) through the one feature builder.
 
-Drop-in use in any Cerebro (feeds from :func:`feeds.to_backtrader`, one per ticker, in the
-bundle's ticker order)::
+Drop-in use in any Cerebro: one weekly feed per bundle ticker, named after it, in any order
+(:func:`feeds.to_backtrader` feeds, or your daily feeds resampled by Cerebro)::
 
+    for ticker, df in my_daily_frames.items():
+        cerebro.resampledata(bt.feeds.PandasData(dataname=df), name=ticker,
+                             timeframe=bt.TimeFrame.Weeks, compression=1)
     cerebro.addstrategy(HybridLSTMPPO, bundle="path/to/bundle", top_k=5)
+
+Feeds may start late, end early and follow different calendars (see :mod:`strategies.dropin`:
+an asset enters when its feed starts; one decision per week). Bars that are not weekly are
+refused with a :class:`~feeds.errors.ConfigError` naming ``cerebro.resampledata``.
 """
 
 from __future__ import annotations
@@ -20,23 +27,43 @@ from pathlib import Path
 import numpy as np
 
 from feeds.errors import BundleError, ConfigError
+from strategies.dropin import WEEKLY, WeeklyBarsMixin, bundle_frequency, match_feeds
 from strategies.engine import TargetWeightStrategy
 from strategies.mixins import RebalanceBandMixin, TradeWindowMixin
 
-__all__ = ["AllocatorStrategy", "HybridLSTMPPO", "PPOOnly", "LSTMOnly", "EqualWeight",
-           "BuyAndHold", "ClassComposite"]
+__all__ = ["WeeklyStrategy", "AllocatorStrategy", "HybridLSTMPPO", "PPOOnly", "LSTMOnly",
+           "EqualWeight", "BuyAndHold", "ClassComposite"]
 
 
-class AllocatorStrategy(RebalanceBandMixin, TradeWindowMixin, TargetWeightStrategy):
-    """Rebalance each bar to the weights of an :class:`models.portfolio.allocators.Allocator`.
+class WeeklyStrategy(WeeklyBarsMixin, TradeWindowMixin, TargetWeightStrategy):
+    """Base of the System 1 strategies: one decision per week, from ``trade_start`` on.
 
-    The strategy keeps its own history of closes and availability (one row per bar, all feeds on
-    one calendar, as :func:`feeds.to_backtrader` builds them) and hands the allocator the log
-    returns up to the current bar, the weights held at this close and the availability mask.
+    Weekly feeds only (others are refused); feeds may start late, end early and follow other
+    calendars (:class:`strategies.dropin.WeeklyBarsMixin`).
+    """
+
+    def on_week(self):
+        if self.in_trade_window():
+            TargetWeightStrategy.next(self)  # every rebalance_every weeks: rebalance()
+
+
+class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
+    """Rebalance each week to the weights of an :class:`models.portfolio.allocators.Allocator`.
+
+    The strategy keeps its own history of closes and availability (one row per week, in the
+    allocator's asset order: the bundle's tickers, whatever the order of the feeds) and hands the
+    allocator the log returns up to the current week, the weights held at this close and the
+    availability mask. A feed without a bar yet has no close and mask 0, as
+    :func:`feeds.to_backtrader` feeds before an asset's first week.
+
+    Attributes: ``tickers`` (the allocator's order: the bundle's tickers, or the feed names
+    without a bundle) and ``decisions`` (``(date, weights)`` per decision, weights in
+    ``tickers`` order).
     """
 
     params = (
         # The allocator object (models.portfolio.allocators.*); subclasses build it from a bundle.
+        # Its arrays follow the feeds' order.
         ('allocator', None),
     )
 
@@ -45,8 +72,10 @@ class AllocatorStrategy(RebalanceBandMixin, TradeWindowMixin, TargetWeightStrate
         self._prev_close: np.ndarray | None = None
         self._lr: list[np.ndarray] = []
         self._avail: list[np.ndarray] = []
-        self.allocator = self._make_allocator()
-        self.decisions: list[tuple] = []  # (date, target weights) of every decision
+        self._order = np.arange(len(self.datas))  # feed index of each allocator asset
+        self.allocator = self._make_allocator()  # bundle strategies set self._order
+        self.tickers = [self._names[j] for j in self._order]
+        self.decisions: list[tuple] = []  # (date, target weights in self.tickers order)
 
     def _make_allocator(self):
         if self.p.allocator is None:
@@ -54,8 +83,8 @@ class AllocatorStrategy(RebalanceBandMixin, TradeWindowMixin, TargetWeightStrate
         return self.p.allocator
 
     def _record_bar(self) -> None:
-        n = len(self.datas)
-        c = np.array([float(d.close[0]) for d in self.datas], dtype=np.float64)
+        datas = [self.datas[j] for j in self._order]
+        c = np.array([float(d.close[0]) if len(d) else np.nan for d in datas], dtype=np.float64)
         if self._prev_close is None:
             lr = np.where(np.isfinite(c), 0.0, np.nan)
         else:
@@ -64,33 +93,34 @@ class AllocatorStrategy(RebalanceBandMixin, TradeWindowMixin, TargetWeightStrate
             lr[np.isfinite(c) & ~np.isfinite(self._prev_close)] = 0.0  # first bar of a listing
         self._prev_close = c
         self._lr.append(lr)
-        self._avail.append(np.array([self.is_tradable(i) for i in range(n)], dtype=bool))
+        self._avail.append(np.array([self.is_tradable(j) for j in self._order], dtype=bool))
 
     def history(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Log returns and availability of the last ``rows`` bars (last row = current bar).
+        """Log returns and availability of the last ``rows`` weeks (last row = current week).
 
         An asset's first bar has return 0 and bars before its listing NaN, exactly as
         :attr:`feeds.panel.WeeklyPanel.log_returns`.
         """
         return np.vstack(self._lr[-rows:]), np.vstack(self._avail[-rows:])
 
-    def next(self):
+    def on_week(self):
         self._record_bar()
-        if self.in_trade_window():
-            super().next()
+        super().on_week()
 
     def target_weights(self):
         need = max(int(getattr(self.allocator, "history_needed", 1)), 1)
         lr, mh = self.history(need)
         held = self.current_weights()
-        prev = np.array([held[n] for n in self._names], dtype=np.float64)
+        prev = np.array([held[n] for n in self.tickers], dtype=np.float64)
         mask_t = mh[-1]
         w = self.allocator.target_weights(lr, prev, mask_t, mh)
         w = np.where(mask_t, np.asarray(w, dtype=np.float64), 0.0)
-        self.decisions.append((self.datas[0].datetime.date(0), w.copy()))
-        if self.within_band(w):  # rebalance_band None (default): always trade
+        self.decisions.append((self.datetime.date(0), w.copy()))
+        out = np.zeros(len(self.datas), dtype=np.float64)
+        out[self._order] = w  # back to the feeds' order
+        if self.within_band(out):  # rebalance_band None (default): always trade
             return None
-        return w
+        return out
 
 
 def _load(bundle):
@@ -119,14 +149,24 @@ class _BundleStrategy(AllocatorStrategy):
         if self.p.allocator is not None:
             return self.p.allocator
         from models.portfolio.allocators import allocator_from_bundle
-        b = _load(self.p.bundle)
-        b.verify_against(self._names, variant=self.variant)
+        b = self._bundle_for_feeds(self.variant)
         k = b.env_config.top_k
         if self.p.top_k is not None and int(self.p.top_k) != k:
             raise BundleError(f"bundle {b.path} was trained for top_k={k}, not "
                               f"top_k={self.p.top_k}; use that bundle's K or retrain")
         self.bundle = b
         return allocator_from_bundle(b)
+
+    def _bundle_for_feeds(self, variant: str | None = None):
+        """Load the bundle, check its bar size and match the feeds to its tickers by name."""
+        b = _load(self.p.bundle)
+        freq = bundle_frequency(b.manifest)
+        if freq != WEEKLY:
+            raise BundleError(f"bundle {b.path} was trained on {freq} bars; the System 1 "
+                              "strategies trade weekly bars: use a System 1 bundle")
+        self._order = match_feeds(self._names, b.tickers, f"bundle {b.path}")
+        b.verify_against([self._names[j] for j in self._order], variant=variant)
+        return b
 
 
 class HybridLSTMPPO(_BundleStrategy):
@@ -141,7 +181,7 @@ class PPOOnly(_BundleStrategy):
     variant = "ppo"
 
 
-class LSTMOnly(AllocatorStrategy):
+class LSTMOnly(_BundleStrategy):
     """Equal weight over the K available assets with the highest LSTM forecasts."""
 
     params = (
@@ -155,8 +195,7 @@ class LSTMOnly(AllocatorStrategy):
         if self.p.allocator is not None:
             return self.p.allocator
         from models.portfolio.allocators import LSTMTopKAllocator
-        b = _load(self.p.bundle)
-        b.verify_against(self._names)
+        b = self._bundle_for_feeds()
         if b.forecaster is None:
             raise BundleError(f"bundle {b.path} ({b.variant}) holds no LSTM forecaster; use a "
                               "'lstm' or 'hybrid' bundle")
@@ -165,14 +204,14 @@ class LSTMOnly(AllocatorStrategy):
 
 
 class EqualWeight(AllocatorStrategy):
-    """1/n over the assets available at each bar, rebalanced every bar."""
+    """1/n over the assets available each week, rebalanced every week."""
 
     def _make_allocator(self):
         from models.portfolio.allocators import EqualWeightAllocator
         return self.p.allocator or EqualWeightAllocator()
 
 
-class BuyAndHold(TradeWindowMixin, TargetWeightStrategy):
+class BuyAndHold(WeeklyStrategy):
     """Buy the feeds once at ``trade_start`` (equal weight, or ``weights``) and hold."""
 
     params = (
@@ -184,7 +223,7 @@ class BuyAndHold(TradeWindowMixin, TargetWeightStrategy):
         super().__init__()
         self._done = False
 
-    def next(self):
+    def on_week(self):
         if not self._done and self.in_trade_window():
             if all(self.is_tradable(i) for i in range(len(self.datas))) or self.p.weights:
                 self.rebalance()
@@ -197,12 +236,12 @@ class BuyAndHold(TradeWindowMixin, TargetWeightStrategy):
         return np.full(n, 1.0 / n)
 
 
-class ClassComposite(TradeWindowMixin, TargetWeightStrategy):
+class ClassComposite(WeeklyStrategy):
     """Fixed weights per asset class, equal weight inside a class over its available members.
 
     The paper's 25/25/25/25 composite of Nasdaq-100, IDX30, the 10-year Treasury and crypto.
     A class with no available member that week is left out and the others are scaled up.
-    Rebalanced every bar (weekly).
+    Rebalanced every week.
     """
 
     params = (
@@ -219,10 +258,6 @@ class ClassComposite(TradeWindowMixin, TargetWeightStrategy):
         missing = [n for n in self._names if n not in self.p.asset_class]
         if missing:
             raise ConfigError(f"ClassComposite: no asset class for feeds {missing}")
-
-    def next(self):
-        if self.in_trade_window():
-            super().next()
 
     def target_weights(self):
         n = len(self.datas)

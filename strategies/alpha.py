@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.errors import ConfigError
+from strategies.dropin import DAILY, BarCheck
 from strategies.engine import TargetWeightStrategy
 from strategies.mixins import RebalanceBandMixin, TradeWindowMixin
 
@@ -76,7 +77,8 @@ class SingleStockStrategy(TradeWindowMixin, TargetWeightStrategy):
     """Base of the System 2 strategies: one feed, target position in [-1, 1], history kept.
 
     Subclasses implement :meth:`position` (return a float, or None to keep the holdings). The
-    decisions are recorded in ``self.decisions`` (list of ``(date, position)``).
+    decisions are recorded in ``self.decisions`` (list of ``(date, position)``). Daily bars only:
+    a weekly (or intraday) feed is refused with a ConfigError that says how to feed daily bars.
     """
 
     params = (
@@ -89,6 +91,7 @@ class SingleStockStrategy(TradeWindowMixin, TargetWeightStrategy):
         if len(self.datas) != 1:
             raise ConfigError(f"{type(self).__name__} trades exactly one daily feed, "
                               f"got {len(self.datas)}")
+        self._barcheck = BarCheck(self.datas, self._names, DAILY, type(self).__name__)
         self._cap = 512
         self._ohlcv = np.empty((self._cap, 5), dtype=float)
         self._dates: list = []
@@ -106,6 +109,7 @@ class SingleStockStrategy(TradeWindowMixin, TargetWeightStrategy):
         d = self.datas[0]
         self._ohlcv[n] = (d.open[0], d.high[0], d.low[0], d.close[0], d.volume[0])
         self._dates.append(d.datetime.datetime(0))
+        self._barcheck.saw(0, d.datetime[0])
 
     def history(self, bars: int | None = None) -> pd.DataFrame:
         """The bars seen so far (up to and including the current one), as an OHLCV frame."""
@@ -118,6 +122,10 @@ class SingleStockStrategy(TradeWindowMixin, TargetWeightStrategy):
     @property
     def n_bars(self) -> int:
         return len(self._dates)
+
+    def start(self):
+        super().start()
+        self._barcheck.start()
 
     def prenext(self):
         self._record_bar()

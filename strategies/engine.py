@@ -16,7 +16,9 @@ How a target becomes orders (:meth:`TargetWeightStrategy.rebalance`):
    (never Backtrader's integer sizers: $1 000 cannot buy one $60 000 bitcoin but can hold 1.6%).
 2. A data that cannot be traded at t (close is NaN, or its ``available`` line is 0) gets weight
    0. If it is still held (the asset left the universe) the position is closed at the next open
-   (feeds carry the last price after an asset ends). Its target weight is **not** re-allocated
+   (feeds carry the last price after an asset ends; a feed that stops delivering bars fills the
+   close only if it delivers again, see :meth:`TargetWeightStrategy.can_fill`, so its value is
+   not counted as cash for the buys). Its target weight is **not** re-allocated
    to the other assets: it stays in cash, so what the model asked for is what is held. The
    unspent weight of the last decision is in ``self.unallocated``.
 3. Sells (orders that lower a position) are submitted before buys. Backtrader's broker checks
@@ -172,6 +174,8 @@ class TargetWeightStrategy(bt.Strategy):
     def is_tradable(self, i: int) -> bool:
         """True if ``self.datas[i]`` has a finite close and (if it has one) ``available`` != 0."""
         d = self.datas[i]
+        if len(d) == 0:  # no bar yet (a feed that starts later than the others)
+            return False
         close = d.close[0]
         if close is None or not math.isfinite(close) or close <= 0.0:
             return False
@@ -179,6 +183,11 @@ class TargetWeightStrategy(bt.Strategy):
             a = d.available[0]
             if a is None or not math.isfinite(a) or a == 0.0:
                 return False
+        return True
+
+    def can_fill(self, i: int) -> bool:
+        """True if an order on ``self.datas[i]`` can fill at the next bar (its feed still delivers
+        bars); closing orders of feeds that cannot are sent but not counted as cash to spend."""
         return True
 
     def current_weights(self) -> dict[str, float]:
@@ -259,27 +268,7 @@ class TargetWeightStrategy(bt.Strategy):
         invest = value * (1.0 - float(self.p.cash_buffer))
         floor = max(float(self.p.min_trade_value), 1e-9 * value)
 
-        sells: list[tuple[int, float, float]] = []  # (data index, size > 0, close)
-        buys: list[tuple[int, float, float]] = []
-        unallocated = 0.0
-        for i, d in enumerate(self.datas):
-            pos = float(self.getposition(d).size)
-            if not self.is_tradable(i):
-                unallocated += abs(w[i])
-                close = d.close[0]
-                if pos and close is not None and math.isfinite(close) and close > 0.0:
-                    # the asset left the universe: close at the carried price
-                    (sells if pos > 0 else buys).append((i, abs(pos), close))
-                elif pos:
-                    logger.warning("%s: holding %g units but the close is %r; cannot close yet",
-                                   self._names[i], pos, close)
-                continue
-            close = float(d.close[0])
-            delta = w[i] * invest / close - pos
-            if abs(delta) * close < floor:
-                continue
-            (buys if delta > 0 else sells).append((i, abs(delta), close))
-        self.unallocated = float(unallocated)
+        sells, buys, stuck = self._orders_for(w, invest, floor)
 
         cash = float(broker.getcash())
         proceeds = 0.0
@@ -300,6 +289,38 @@ class TargetWeightStrategy(bt.Strategy):
             if size * close < floor:
                 continue
             self._submit(i, size)
+        for i, size in stuck:  # fills if the feed delivers a bar again
+            self._submit(i, size)
+
+    def _orders_for(self, w: np.ndarray, invest: float, floor: float) -> tuple[list, list, list]:
+        """Trades toward ``w``: sells and buys ``(data index, size > 0, close)``, and closes of
+        untradable feeds that cannot fill soon ``(data index, signed size)``; sets unallocated."""
+        sells: list[tuple[int, float, float]] = []
+        buys: list[tuple[int, float, float]] = []
+        stuck: list[tuple[int, float]] = []  # closes of feeds without new bars: not budgeted
+        unallocated = 0.0
+        for i, d in enumerate(self.datas):
+            pos = float(self.getposition(d).size)
+            if not self.is_tradable(i):
+                unallocated += abs(w[i])
+                close = d.close[0] if pos else None
+                if pos and close is not None and math.isfinite(close) and close > 0.0:
+                    # the asset left the universe: close at the carried price
+                    if self.can_fill(i):
+                        (sells if pos > 0 else buys).append((i, abs(pos), close))
+                    else:
+                        stuck.append((i, -pos))
+                elif pos:
+                    logger.warning("%s: holding %g units but the close is %r; cannot close yet",
+                                   self._names[i], pos, close)
+                continue
+            close = float(d.close[0])
+            delta = w[i] * invest / close - pos
+            if abs(delta) * close < floor:
+                continue
+            (buys if delta > 0 else sells).append((i, abs(delta), close))
+        self.unallocated = float(unallocated)
+        return sells, buys, stuck
 
     def _submit(self, i: int, size: float) -> None:
         d = self.datas[i]

@@ -1,7 +1,8 @@
 """Two small steps both systems' strategies share, each doing one thing (bt's ``algos`` style).
 
 * :class:`TradeWindowMixin`: decide only from ``trade_start`` on (param ``trade_start``).
-  Requires: ``self.datas[0]``. Sets: nothing; :meth:`in_trade_window` is read by ``next()``.
+  Requires: the strategy clock (``self.datetime``: the date of the current bar, whichever feeds
+  have one). Sets: nothing; :meth:`in_trade_window` is read by ``next()``.
 * :class:`RebalanceBandMixin`: a no-trade region (param ``rebalance_band``).
   Requires: ``self.current_weights()`` and ``self.p.cash_buffer`` (a TargetWeightStrategy).
   Sets: nothing; :meth:`within_band` says whether a target is close enough to the holdings to
@@ -32,7 +33,8 @@ class TradeWindowMixin(bt.Strategy):
         start = self.p.trade_start
         if start is None:
             return True
-        return self.datas[0].datetime.date(0) >= pd.Timestamp(start).date()
+        # the strategy clock, not datas[0]: the first feed may not have a bar yet
+        return self.datetime.date(0) >= pd.Timestamp(start).date()
 
 
 class RebalanceBandMixin(bt.Strategy):
