@@ -181,6 +181,19 @@ class _AlphaStrategy(SingleStockStrategy):
         ('signal_cache', None),
     )
 
+    needs = "policy=..."  #: what the policy param must be (said when it is missing)
+
+    def decide(self, pol, z, lr, trend, vol) -> float:  # pragma: no cover - abstract
+        """The position from the decision bar's state under policy ``pol``."""
+        raise NotImplementedError
+
+    def position(self):
+        pol = self._policy_at(self.now())
+        st = self.alpha_state(pol)
+        if st is None:
+            return None
+        return self.decide(pol, *st)
+
     def _policy_at(self, when: pd.Timestamp):
         cur = self._sched[0][1]
         for d, p in self._sched:
@@ -193,6 +206,9 @@ class _AlphaStrategy(SingleStockStrategy):
         # running digest of every bar seen (append-only history): O(1) cache keys
         self._hasher = hashlib.blake2b(digest_size=16)
         self._hasher.update(repr(self.p.history_bars).encode())
+        if self.p.policy is None:
+            raise ConfigError(f"{type(self).__name__} needs {self.needs}")
+        self._sched = _schedule(self.p.policy, None)
 
     def _record_bar(self) -> None:
         super()._record_bar()
@@ -251,19 +267,9 @@ class AlphaPPO(_AlphaStrategy):
         # walk-forward use (the policy whose from_date is the latest <= the decision date decides).
         ('policy', None),
     )
+    needs = "policy= (an AlphaPolicy or a bundle folder)"
 
-    def __init__(self):
-        super().__init__()
-        if self.p.policy is None:
-            raise ConfigError("AlphaPPO needs policy= (an AlphaPolicy or a bundle folder)")
-        self._sched = _schedule(self.p.policy, None)
-
-    def position(self):
-        pol = self._policy_at(self.now())
-        st = self.alpha_state(pol)
-        if st is None:
-            return None
-        z, lr, trend, vol = st
+    def decide(self, pol, z, lr, trend, vol) -> float:
         return pol.decide(z, lr, trend, vol, self.held_weight())
 
 
@@ -275,21 +281,11 @@ class AlphaEqualWeight(_AlphaStrategy):
         # bundle folder (its alphas, scaler and config are used), or (from_date, policy) pairs.
         ('policy', None),
     )
+    needs = ("policy= (an EqualWeightPolicy fitted on the training window, or a trained "
+             "AlphaPolicy / bundle folder)")
 
-    def __init__(self):
-        super().__init__()
-        if self.p.policy is None:
-            raise ConfigError("AlphaEqualWeight needs policy= (an EqualWeightPolicy fitted on the "
-                              "training window, or a trained AlphaPolicy / bundle folder)")
-        self._sched = _schedule(self.p.policy, None)
-
-    def position(self):
+    def decide(self, pol, z, lr, trend, vol) -> float:
         from models.alpha import equal_weight_position
-        pol = self._policy_at(self.now())
-        st = self.alpha_state(pol)
-        if st is None:
-            return None
-        z, _, _, vol = st
         return equal_weight_position(z, vol, pol.config)  # 1/N of the policy's alphas
 
 
