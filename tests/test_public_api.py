@@ -6,7 +6,8 @@ import gymnasium as gym
 import pytest
 
 
-@pytest.mark.parametrize("package", ["strategies", "analyzers", "models.alpha", "feeds"])
+@pytest.mark.parametrize("package", ["strategies", "analyzers", "models.alpha", "models.portfolio",
+                                     "models.common", "feeds"])
 def test_every_name_in_all_resolves(package):
     mod = importlib.import_module(package)
     assert mod.__all__, f"{package} exports nothing"

@@ -1,2 +1,36 @@
 """Pieces both systems share: configuration base, execution accounting, PPO construction,
-torch thread handling and the safe bundle format."""
+torch thread handling and the safe bundle format (see docs/ARCHITECTURE.md).
+
+Public names are importable from here (loaded on first use)::
+
+    from models.common import bar_returns, execute_step, build_ppo, read_bundle
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "models.common.config": ("ConfigBase", "SB3_PPO_FIELDS"),
+    "models.common.execution": ("StepResult", "bar_returns", "execute_step"),
+    "models.common.ppo": ("ObsNormalizer", "make_vec_env", "build_ppo", "train",
+                          "policy_action"),
+    "models.common.threads": ("torch_threads",),
+    "models.common.safe_policy": ("policy_spec", "save_policy", "load_policy"),
+    "models.common.bundle": ("BundleFormatError", "KEY_ENV", "read_bundle", "write_bundle",
+                             "seal", "sha256_file", "package_versions", "list_difference"),
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'models.common' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
