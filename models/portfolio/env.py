@@ -13,10 +13,10 @@ import numpy as np
 from gymnasium import spaces
 
 from feeds.errors import ConfigError, DataError
-from models.common.execution import bar_returns, execute_step
+from models.common.execution import bar_returns, execute_clean
 from models.portfolio.config import EnvConfig
 from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
-from models.portfolio.projection import topk_project
+from models.portfolio.projection import project_clean, topk_project
 
 ENV_ID = "rlportfolio/TopKPortfolio-v0"
 
@@ -121,7 +121,10 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.mask = np.asarray(mask, dtype=bool)
         self.forecasts = (np.asarray(forecasts, dtype=np.float64)
                           if (forecasts is not None and cfg.use_forecasts) else None)
-        self.gap, self.intra = bar_returns(open, close)
+        self.gap, self.intra = bar_returns(open, close)  # finite: execute_clean's inputs
+        if int(cfg.top_k) < 1:
+            raise ConfigError(f"top-K projection needs k >= 1, got {cfg.top_k}")
+        self._k, self._tau = int(cfg.top_k), float(cfg.tau)
         layout = FeatureLayout(N, cfg.window, cfg.use_forecasts)
         if builder is None:
             builder = FeatureBuilder(layout, *fit_stats(self.log_returns[:end], self.mask[:end]))
@@ -197,13 +200,17 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         cfg, t = self.config, self._t
-        target = self.weights_for(action)
-        res = execute_step(self._w, target, self.gap[t], self.intra[t], cfg.tc)
+        # the lean per-step path: the same arithmetic as weights_for / execute_step without
+        # re-checking and re-cleaning arrays cleaned once in __init__ (bit-identical, tested)
+        target = project_clean(np.asarray(action, dtype=np.float64).reshape(-1) * cfg.logit_scale,
+                               self._k, self._tau, self.mask[t])
+        res = execute_clean(self._w, target, self.gap[t], self.intra[t], cfg.tc)
         nnz = int(np.count_nonzero(target))
         net = res.growth - 1.0 - cfg.sparsity * nnz / self.n_assets
         reward = float(np.log(max(1.0 + net, 1e-12)))
         if cfg.reward_clip > 0:
-            reward = float(np.clip(reward, -cfg.reward_clip, cfg.reward_clip))
+            c = cfg.reward_clip
+            reward = float(min(max(reward, -c), c))
         self._equity *= res.growth
         self._w = res.weights_close
         self._i += 1

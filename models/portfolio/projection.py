@@ -40,19 +40,29 @@ def topk_project(logits: np.ndarray, k: int, tau: float,
     avail = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool).reshape(-1)
     if avail.shape[0] != n:
         raise ValueError(f"mask has {avail.shape[0]} entries but logits have {n}")
-    out = np.zeros(n, dtype=np.float64)
+    return project_clean(x, int(k), float(tau), avail)
+
+
+def project_clean(x: np.ndarray, k: int, tau: float, avail: np.ndarray) -> np.ndarray:
+    """:func:`topk_project` without the argument checks and conversions: ``x`` a (N,) float64
+    array, ``k >= 1`` an int, ``avail`` a (N,) bool array. The environment's per-step path;
+    the same arithmetic in the same order, so bit-identical to :func:`topk_project` (tested)."""
+    out = np.zeros(x.shape[0], dtype=np.float64)
     idx = np.flatnonzero(avail)
     if idx.size == 0:
         return out
     vals = x[idx]
-    vals = np.where(np.isnan(vals), -np.inf, vals)
-    kk = min(int(k), idx.size)
+    nan = np.isnan(vals)
+    if nan.any():
+        vals[nan] = -np.inf  # x[idx] is a copy
+    kk = k if k < idx.size else idx.size
     order = np.argsort(-vals, kind="stable")[:kk]  # K largest, ties -> lower index
     top = vals[order]
-    if not np.isfinite(top[0]):  # every available logit is -inf/NaN: hold the first available
+    if not -np.inf < top[0] < np.inf:  # the maximum is +-inf (NaN is already -inf): hold it
         out[idx[order[0]]] = 1.0
         return out
-    top = np.where(np.isfinite(top), top, -np.inf)
+    # (topk_project used to map non-finite entries of ``top`` to -inf here: with a finite
+    # maximum the only ones left are already -inf)
     e = np.exp(top - top[0])  # top[0] is the maximum
     w = e / e.sum()
     w[w < tau] = 0.0
