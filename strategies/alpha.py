@@ -201,6 +201,15 @@ class _AlphaStrategy(SingleStockStrategy):
                 cur = p
         return cur
 
+    #: Evaluate the alphas once on the whole preloaded feed and read row t at bar t (instead of
+    #: re-evaluating them on the visible history every day). Every alpha operator is causal
+    #: (row t depends on rows <= t; see models/alpha/language/operators.py), so row t is the
+    #: value the visible history gives (tests/strategies/test_perf_equivalence_alpha.py; equal
+    #: up to the last bits of pandas' rolling sums, which depend on where a series starts).
+    #: Used only with ``history_bars=None`` on a preloaded feed whose bars match the ones seen;
+    #: otherwise (live or non-preloaded feeds, a trimmed history) the per-day evaluation runs.
+    evaluate_once = True
+
     def __init__(self):
         super().__init__()
         # running digest of every bar seen (append-only history): O(1) cache keys
@@ -209,6 +218,11 @@ class _AlphaStrategy(SingleStockStrategy):
         if self.p.policy is None:
             raise ConfigError(f"{type(self).__name__} needs {self.needs}")
         self._sched = _schedule(self.p.policy, None)
+        # per-strategy constants, computed once per policy (not every day)
+        from models.alpha.language import alphas_hash
+        self._need = {id(p): int(p.required_history) for _, p in self._sched}
+        self._ahash = {id(p): alphas_hash(p.alphas) for _, p in self._sched}
+        self._alpha_once: dict[str, tuple | None] = {}  # alphas hash -> the whole feed's rows
 
     def _record_bar(self) -> None:
         super()._record_bar()
@@ -216,18 +230,61 @@ class _AlphaStrategy(SingleStockStrategy):
         self._hasher.update(np.int64(pd.Timestamp(self._dates[n]).value).tobytes())
         self._hasher.update(self._ohlcv[n].tobytes())
 
-    def _raw_row(self, alphas, bars) -> np.ndarray:
+    def _feed_frame(self) -> pd.DataFrame | None:
+        """The whole preloaded feed as an OHLCV frame (None if the feed is not preloaded)."""
+        import backtrader as bt
+        d = self.datas[0]
+        n = d.buflen()
+        arrs = [d.open.array, d.high.array, d.low.array, d.close.array, d.volume.array]
+        if n <= 0 or any(len(a) != n for a in arrs) or len(d.datetime.array) != n:
+            return None
+        dates = [bt.num2date(x) for x in d.datetime.array]
+        return pd.DataFrame(np.column_stack([np.asarray(a, dtype=float) for a in arrs]),
+                            index=pd.DatetimeIndex(dates, name="date"),
+                            columns=["open", "high", "low", "close", "volume"])
+
+    def _once_row(self, alphas, ahash: str) -> np.ndarray | None:
+        """Row t of the alphas evaluated once on the whole feed, or None (then per day)."""
+        if not self.evaluate_once or self.p.history_bars is not None:
+            return None
+        if ahash not in self._alpha_once:
+            from models.alpha.language import evaluate_alphas
+            full = None
+            try:
+                df = self._feed_frame()
+                if df is not None:
+                    full = (df.index, df.to_numpy(), evaluate_alphas(df, alphas).to_numpy(
+                        dtype=float))
+            except Exception:  # noqa: BLE001 - e.g. a bad bar later on: evaluate per day
+                full = None
+            self._alpha_once[ahash] = full
+        full = self._alpha_once[ahash]
+        if full is None:
+            return None
+        dates, ohlcv, rows = full
+        n = self.n_bars - 1
+        # the feed's bar n must be the bar the strategy saw (same date, same values)
+        if n >= len(rows) or dates[n] != pd.Timestamp(self._dates[n]) or not np.array_equal(
+                ohlcv[n], self._ohlcv[n], equal_nan=True):
+            self._alpha_once[ahash] = None
+            return None
+        return rows[n].copy()
+
+    def _raw_row(self, alphas, bars, ahash: str | None = None) -> np.ndarray:
         from models.alpha.language import alphas_hash, evaluate_alphas
+        ahash = ahash if ahash is not None else alphas_hash(alphas)
         cache = self.p.signal_cache
         key = None
         if cache is not None:
             h = self._hasher.copy()
-            h.update(alphas_hash(alphas).encode())
+            h.update(ahash.encode())
             key = h.hexdigest()
             row = cache.get(key)
             if row is not None:
                 return row
-        row = evaluate_alphas(self.history(bars), alphas).to_numpy(dtype=float)[-1]
+        row = self._once_row(alphas, ahash)
+        if row is None:
+            row = evaluate_alphas(self.history(bars), alphas).to_numpy(dtype=float)[-1]
         if cache is not None:
             cache[key] = row
         return row
@@ -238,7 +295,9 @@ class _AlphaStrategy(SingleStockStrategy):
         Alphas are evaluated on the visible history (``history_bars``); the market state
         (bounded look-back: MA100, 63-day volatility, ``window`` returns) on its last bars."""
         from models.alpha.env import STATE_WARMUP, market_state
-        need = policy.required_history
+        need = self._need.get(id(policy))
+        if need is None:
+            need = policy.required_history
         if self.n_bars < need:
             return None
         bars = self.p.history_bars
@@ -246,7 +305,7 @@ class _AlphaStrategy(SingleStockStrategy):
             raise ConfigError(f"history_bars={bars} is below the {need} bars the alphas need")
         if not np.all(np.isfinite(self._ohlcv[self.n_bars - need:self.n_bars])):
             return None
-        raw = self._raw_row(policy.alphas, bars)
+        raw = self._raw_row(policy.alphas, bars, self._ahash.get(id(policy)))
         z = np.asarray(policy.scaler.transform(raw[None, :]), dtype=float)[-1]
         tail = max(STATE_WARMUP, policy.config.window) + 2
         close = self._ohlcv[max(0, self.n_bars - tail):self.n_bars, 3]
@@ -270,7 +329,9 @@ class AlphaPPO(_AlphaStrategy):
     needs = "policy= (an AlphaPolicy or a bundle folder)"
 
     def decide(self, pol, z, lr, trend, vol) -> float:
-        return pol.decide(z, lr, trend, vol, self.held_weight())
+        from models.common.threads import torch_threads
+        with torch_threads(1):  # inference on a tiny MLP: one thread (see models.common.threads)
+            return pol.decide(z, lr, trend, vol, self.held_weight())
 
 
 class AlphaEqualWeight(_AlphaStrategy):
