@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
@@ -50,12 +50,29 @@ def _run_job(job: TrainJob, single_thread: bool = False) -> JobResult:
     return JobResult(job.ticker, job.seed, str(folder), round(time.perf_counter() - t0, 2))
 
 
-def run_jobs(jobs: Sequence[TrainJob], n_jobs: int = 1, verbose: int = 0) -> list[JobResult]:
+def _run_indexed(i: int, job: TrainJob, single_thread: bool) -> tuple[int, JobResult]:
+    return i, _run_job(job, single_thread)
+
+
+def run_jobs(jobs: Sequence[TrainJob], n_jobs: int = 1, verbose: int = 0,
+             on_done: Callable[[JobResult], None] | None = None) -> list[JobResult]:
     """Train stocks x seeds, ``n_jobs`` processes at once (joblib/loky; 1 torch thread each).
 
     Results come back in the order of ``jobs``. ``n_jobs=1`` runs in this process.
+    ``on_done(result)`` is called as each job finishes (in completion order), e.g. to report
+    progress.
     """
+    results: list[JobResult | None] = [None] * len(jobs)
     if n_jobs == 1:
-        return [_run_job(j) for j in jobs]
+        for i, j in enumerate(jobs):
+            results[i] = _run_job(j)
+            if on_done is not None:
+                on_done(results[i])
+        return results  # type: ignore[return-value]
     from joblib import Parallel, delayed
-    return list(Parallel(n_jobs=n_jobs, verbose=verbose)(delayed(_run_job)(j, True) for j in jobs))
+    par = Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator_unordered")
+    for i, res in par(delayed(_run_indexed)(i, j, True) for i, j in enumerate(jobs)):
+        results[i] = res
+        if on_done is not None:
+            on_done(res)
+    return results  # type: ignore[return-value]

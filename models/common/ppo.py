@@ -22,6 +22,8 @@ A config passed here needs the SB3 fields, ``net_arch``, ``n_envs``, ``policy_kw
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -30,6 +32,8 @@ import numpy as np
 
 from feeds.errors import ConfigError
 from models.common.threads import torch_threads
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,42 @@ def build_ppo(config, venv, seed: int, verbose: int = 0):
                seed=seed, device="cpu", verbose=verbose)
 
 
+def rollout_steps(total_timesteps: int, n_steps: int, n_envs: int) -> int:
+    """The steps PPO really takes: SB3 collects whole rollouts of ``n_steps * n_envs`` until it
+    has at least ``total_timesteps`` (10,000 asked with 512-step rollouts -> 10,240)."""
+    per = max(1, int(n_steps) * int(n_envs))
+    return int(math.ceil(int(total_timesteps) / per) * per)
+
+
+def _progress_callback(total: int, asked: int, per_rollout: int, desc: str = "PPO training"):
+    """An SB3 callback reporting the real step count (whole rollouts) with an ETA, as a bar on a
+    terminal and plain lines in a log (:class:`models.common.progress.Progress`)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from models.common.progress import Progress
+
+    class PPOProgress(BaseCallback):
+        def _on_training_start(self) -> None:
+            if total != asked:
+                log.info("%s: %s steps = %d rollouts of %s (%s asked; PPO trains whole "
+                         "rollouts)", desc, f"{total:,}", total // per_rollout,
+                         f"{per_rollout:,}", f"{asked:,}")
+            self._bar = Progress(total, desc, "steps")
+            self._seen = self.num_timesteps
+
+        def _on_rollout_end(self) -> None:
+            self._bar.update(self.num_timesteps - self._seen)
+            self._seen = self.num_timesteps
+
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_training_end(self) -> None:
+            self._bar.close()
+
+    return PPOProgress()
+
+
 def train(venv_fn: Callable[[], Any], config, seed: int = 0, total_timesteps: int | None = None,
           *, threads: int | None = 1, progress_bar: bool = False, callback=None,
           verbose: int = 0):
@@ -105,8 +145,10 @@ def train(venv_fn: Callable[[], Any], config, seed: int = 0, total_timesteps: in
         seed: seeds python, numpy, torch, the env copies and PPO.
         total_timesteps: overrides ``config.total_timesteps``.
         threads: torch intra-op threads while building and learning (None = unchanged).
-        progress_bar: SB3's progress bar. callback: an SB3 callback.
+        progress_bar: progress with the real step count (whole rollouts) and an ETA: a bar on a
+            terminal, plain lines in a log. callback: an SB3 callback.
     """
+    from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.utils import set_random_seed
     steps = int(total_timesteps if total_timesteps is not None else config.total_timesteps)
     if steps < 1:
@@ -114,7 +156,12 @@ def train(venv_fn: Callable[[], Any], config, seed: int = 0, total_timesteps: in
     with torch_threads(threads):
         set_random_seed(seed)
         model = build_ppo(config, venv_fn(), seed, verbose=verbose)
-        model.learn(total_timesteps=steps, progress_bar=progress_bar, callback=callback)
+        if progress_bar:
+            per = int(model.n_steps) * int(model.n_envs)
+            bar = _progress_callback(rollout_steps(steps, model.n_steps, model.n_envs), steps,
+                                     per)
+            callback = CallbackList([bar, callback]) if callback is not None else bar
+        model.learn(total_timesteps=steps, progress_bar=False, callback=callback)
     return model
 
 

@@ -60,6 +60,7 @@ _FORECAST_CHUNK = 512
 _MIN_EXTRA_ROWS = 2
 
 _PARAM_NAMES = ("w_ih", "w_hh", "b", "w_out", "b_out")
+_LSTM_NAMES = ("w_ih", "w_hh", "b")  # the recurrence's parameters (the head: w_out, b_out)
 
 
 def _check_length(avail: np.ndarray, L: int) -> int:
@@ -126,12 +127,9 @@ class _EarlyStopping:
 
 
 def _progress_bar(total: int):
-    """A tqdm bar over epochs, or None when tqdm is missing."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, desc="LSTM fit", unit="epoch")
+    """Progress over epochs: a bar on a terminal, plain periodic lines in a log."""
+    from models.common.progress import Progress
+    return Progress(total, "LSTM fit", "epochs")
 
 
 def _available(log_returns: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -195,8 +193,16 @@ class LSTMForecaster:
 
     @staticmethod
     def _net(p: dict[str, torch.Tensor], x: torch.Tensor, dropout: float = 0.0,
-             gen: torch.Generator | None = None) -> torch.Tensor:
-        """x: (N, B, L) z-scored inputs -> (N, B) predicted next z-score."""
+             gen: torch.Generator | None = None, rows: torch.Tensor | None = None,
+             n_all: int = 0) -> torch.Tensor:
+        """x: (N, B, L) z-scored inputs -> (N, B) predicted next z-score.
+
+        ``rows`` (with ``n_all``): the recurrence runs only for these rows of a stack of
+        ``n_all`` assets (the others have stopped): ``x`` and the LSTM weights (``w_ih``,
+        ``w_hh``, ``b``) hold those rows only, the head (``w_out``, ``b_out``) all ``n_all``, and
+        the result is (n_all, B) with the stopped assets' hidden state zero. Dropout and the
+        head then run on the full layout (the same mask draws, and the same reductions in the
+        head's backward), so an active asset's values are bit-identical to computing all."""
         n, b, _ = x.shape
         hdim = p["w_hh"].shape[1]
         # One baddbmm per step: [h, x_t, 1] @ [[W_hh], [w_ih], [b]]. Folding the input and bias
@@ -215,6 +221,8 @@ class LSTMForecaster:
             i, f, o, gs = torch.sigmoid(gates).chunk(4, dim=-1)
             c = f * c + i * (2.0 * gs - 1.0)
             h = o * torch.tanh(c)
+        if rows is not None:
+            h = h.new_zeros(n_all, b, hdim).index_put((rows,), h)
         if dropout > 0.0:
             keep = torch.rand(h.shape, generator=gen, dtype=h.dtype) >= dropout
             h = h * keep / (1.0 - dropout)
@@ -258,9 +266,15 @@ class LSTMForecaster:
             float(np.nanmean(np.where(trained, self.history_["best_val_loss"], np.nan))),
         )
 
-    def _train_epoch(self, params, opt, z, ok, tr_ends, L: int, bs: int, gen):
+    def _train_epoch(self, params, opt, z, ok, tr_ends, L: int, bs: int, gen,
+                     rows: torch.Tensor | None = None):
         """One epoch over the training windows in a seeded random order (mini-batches of
-        ``bs``); returns the per-asset sum of squared errors and the count of valid windows."""
+        ``bs``); returns the per-asset sum of squared errors and the count of valid windows.
+
+        ``rows``: the assets still training (None = all). Only they are computed; the others'
+        gradients are zero (their parameters are no longer used: their best ones are kept).
+        Each asset's network, loss term, Adam update and dropout mask are its own, so an active
+        asset's step is bit-identical to computing every asset (tested)."""
         n = z.shape[1]
         perm = tr_ends[torch.randperm(len(tr_ends), generator=gen)]
         run_sum = torch.zeros(n)
@@ -271,14 +285,23 @@ class LSTMForecaster:
             cnt = w.sum(1)
             if not (cnt > 0).any():
                 continue
-            pred = self._net(params, x, self.config.dropout, gen)
+            if rows is None:
+                pred = self._net(params, x, self.config.dropout, gen)
+            else:
+                p = {k: (v[rows] if k in _LSTM_NAMES else v) for k, v in params.items()}
+                pred = self._net(p, x[rows], self.config.dropout, gen, rows=rows, n_all=n)
+            # the loss on the full (N, B) layout either way: the same kernels, the same bits
             per_asset = ((pred - y) ** 2 * w).sum(1) / cnt.clamp(min=1)
             loss = per_asset.sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            run_sum += per_asset.detach() * cnt
-            run_cnt += cnt
+            if rows is None:
+                run_sum += per_asset.detach() * cnt
+                run_cnt += cnt
+            else:
+                run_sum[rows] += per_asset.detach()[rows] * cnt[rows]
+                run_cnt[rows] += cnt[rows]
         return run_sum, run_cnt
 
     def fit(self, log_returns: np.ndarray, mask: np.ndarray) -> "LSTMForecaster":
@@ -324,26 +347,30 @@ class LSTMForecaster:
             bar = _progress_bar(int(cfg.max_epochs)) if self.progress else None
             epochs_run = 0
             for epoch in epochs:
-                run_sum, run_cnt = self._train_epoch(params, opt, z, ok, tr_ends, L, bs, gen)
+                # only the assets still training are computed (stopped ones keep their best)
+                act = stop.active.clone()
+                rows = None if bool(act.all()) else torch.nonzero(act).squeeze(1)
+                run_sum, run_cnt = self._train_epoch(params, opt, z, ok, tr_ends, L, bs, gen,
+                                                     rows)
                 epochs_run = epoch + 1
                 with torch.no_grad():
                     # training loss as Keras reports it: mean of the epoch's mini-batch losses
                     # (with dropout), so no extra forward pass over the training windows.
                     tr_loss = torch.where(run_cnt > 0, run_sum / run_cnt.clamp(min=1),
                                           torch.full((n,), float("nan")))
-                    va_loss = self._eval_loss(params, z, ok, va_ends, L) if n_val else tr_loss
+                    va_loss = (self._eval_loss(params, z, ok, va_ends, L, rows) if n_val
+                               else tr_loss)
                     stop.update(epoch, torch.where(use_val, va_loss, tr_loss), params)
-                mtr = float(tr_loss[t_trained].mean())
-                vsel = t_trained & use_val
+                # history: means over the assets that trained this epoch
+                mtr = float(tr_loss[act].mean())
+                vsel = act & use_val
                 mva = float(va_loss[vsel].mean()) if bool(vsel.any()) else float("nan")
                 hist_tr.append(mtr)
                 hist_va.append(mva)
                 logger.debug("epoch %d: train MSE %.4f, val MSE %.4f, %d/%d assets still active",
                              epoch + 1, mtr, mva, int(stop.active.sum()), int(t_trained.sum()))
                 if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(train=f"{mtr:.4f}", val=f"{mva:.4f}",
-                                    active=int(stop.active.sum()))
+                    bar.update(1, train=mtr, val=mva, active=int(stop.active.sum()))
                 if not bool(stop.active.any()):
                     break
             if bar is not None:
@@ -353,18 +380,27 @@ class LSTMForecaster:
         return self
 
     def _eval_loss(self, p: dict[str, torch.Tensor], z: torch.Tensor, ok: torch.Tensor,
-                   ends: torch.Tensor, L: int) -> torch.Tensor:
-        """Per-asset mean squared error (z units) over valid windows; NaN if none."""
+                   ends: torch.Tensor, L: int, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-asset mean squared error (z units) over valid windows; NaN if none (and for
+        assets not in ``rows`` when given: only those are computed, on the full layout)."""
         n = z.shape[1]
+        if rows is not None:
+            p = {k: (v[rows] if k in _LSTM_NAMES else v) for k, v in p.items()}
         tot = torch.zeros(n)
         cnt = torch.zeros(n)
         for s in range(0, len(ends), _FORECAST_CHUNK):
             x, valid, y = self._windows(z, ok, ends[s:s + _FORECAST_CHUNK], L, True)
-            pred = self._net(p, x)
+            pred = (self._net(p, x) if rows is None
+                    else self._net(p, x[rows], rows=rows, n_all=n))
             w = valid.float()
             tot += ((pred - y) ** 2 * w).sum(1)
             cnt += w.sum(1)
-        return torch.where(cnt > 0, tot / cnt.clamp(min=1), torch.full_like(tot, float("nan")))
+        out = torch.where(cnt > 0, tot / cnt.clamp(min=1), torch.full_like(tot, float("nan")))
+        if rows is not None:
+            keep = torch.zeros(n, dtype=torch.bool)
+            keep[rows] = True
+            out = torch.where(keep, out, torch.full_like(out, float("nan")))
+        return out
 
     # ------------------------------------------------------------------ forecast
     def forecast(self, log_returns: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -106,8 +106,9 @@ class Study:
     Attributes:
         results: ``{ticker: {run name: StrategyResult}}``; run names are the preset name for
             deterministic strategies and ``"<preset>/seed<k>"`` for seeded ones.
-        summary: ``{ticker: {preset: {"mean": metrics, "std": metrics, "seeds": [...],
-            "n_runs": int}}}`` (std is 0 for deterministic presets).
+        summary: ``{ticker: {preset: {"mean": metrics, "std": metrics, "n_runs": int,
+            "portfolio": metrics, "runs": {run: metrics}}}}`` (std is 0 for deterministic
+            presets; "portfolio" = the seed-averaged portfolio that the tearsheets show).
         meta: windows, tickers, seeds, config, timings, bundle folders.
     """
 
@@ -220,10 +221,13 @@ def train_bundles(stocks: dict[str, pd.DataFrame], windows: dict[str, list[Windo
     n_jobs = _n_jobs(cfg, len(jobs))
     t0 = time.perf_counter()
     if jobs:
+        from models.common.progress import Progress
         log.info("training %d PPO runs (%d timesteps each) on %d process(es); %d bundles reused",
                  len(jobs), config.total_timesteps, n_jobs, reused)
-        for key, res in zip(job_keys, run_jobs(jobs, n_jobs=n_jobs,
-                                               verbose=5 if cfg.progress and n_jobs > 1 else 0)):
+        with Progress(len(jobs), "System 2 training", "runs", enabled=cfg.progress) as bar:
+            done = run_jobs(jobs, n_jobs=n_jobs,
+                            on_done=lambda r: bar.update(1, last=f"{r.ticker} seed {r.seed}"))
+        for key, res in zip(job_keys, done):
             folders[key] = res.bundle_dir
     else:
         log.info("all %d bundles reused", reused)
@@ -302,9 +306,35 @@ def _stock_runs(ticker: str, df: pd.DataFrame, wins: list[Window], families: lis
     return out
 
 
+def _indexed_stock_runs(i: int, *task) -> tuple[int, dict]:
+    return i, _stock_runs(*task)
+
+
+def _backtest_stocks(tasks: list[tuple], n_jobs: int, cfg: System2Config) -> dict[str, dict]:
+    """Every stock's backtests (``_stock_runs``), ``n_jobs`` at once, with a count and an ETA."""
+    from models.common.progress import Progress
+    outs: list[dict | None] = [None] * len(tasks)
+    n_runs = sum(len(cfg.seeds()) if f in SEEDED else 1 for f in tasks[0][3]) if tasks else 0
+    with Progress(len(tasks), f"System 2 backtests ({n_runs} per stock)", "stocks",
+                  enabled=cfg.progress) as bar:
+        if n_jobs == 1:
+            for i, task in enumerate(tasks):
+                outs[i] = _stock_runs(*task)
+                bar.update(1, last=task[0])
+        else:
+            from joblib import Parallel, delayed
+            par = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            for i, out in par(delayed(_indexed_stock_runs)(i, *task)
+                              for i, task in enumerate(tasks)):
+                outs[i] = out
+                bar.update(1, last=tasks[i][0])
+    return {task[0]: out for task, out in zip(tasks, outs)}
+
+
 # --------------------------------------------------------------------------------- summary
-SUMMARY_METRICS = ("cumulative_return", "sharpe", "max_drawdown", "annual_return", "volatility",
-                   "sortino", "calmar", "mean_turnover", "total_costs", "mean_abs_position",
+SUMMARY_METRICS = ("cumulative_return", "sharpe", "max_drawdown", "cagr", "annual_return",
+                   "volatility", "sortino", "calmar", "log_return", "log_volatility",
+                   "mean_turnover", "costs_paid", "costs_pct", "mean_abs_position", "n_periods",
                    "rejected_orders")
 
 
@@ -312,8 +342,27 @@ def preset_of(run_name: str) -> str:
     return run_name.split("/", 1)[0]
 
 
+#: Per-run figures that the seed-averaged portfolio takes as the mean over its runs.
+_AVERAGED = ("mean_turnover", "costs_paid", "costs_pct", "mean_abs_position", "rejected_orders")
+
+
+def portfolio_metrics(runs: dict, preset: str) -> dict:
+    """Metrics of the seed-averaged portfolio of ``preset`` (the per-day mean of its runs'
+    returns): the series its tearsheet and the comparison page show. One run: that run's."""
+    from analyzers.metrics import compute_metrics
+    mine = [r for n, r in runs.items() if preset_of(n) == preset]
+    if len(mine) == 1:
+        return dict(mine[0].metrics)
+    m = compute_metrics(seed_mean_returns(runs, preset), PERIODS_PER_YEAR)
+    for k in _AVERAGED:
+        v = np.array([float(r.metrics.get(k, np.nan)) for r in mine], dtype=float)
+        m[k] = float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+    return m
+
+
 def summarise(results: dict[str, dict]) -> dict[str, dict[str, dict]]:
-    """Per stock and preset: mean and std (ddof=1; 0 for one run) of the metrics over seeds."""
+    """Per stock and preset: mean and std (ddof=1; 0 for one run) of the metrics over seeds,
+    and ``"portfolio"``: the metrics of the seed-averaged portfolio (:func:`portfolio_metrics`)."""
     out: dict[str, dict[str, dict]] = {}
     for t, runs in results.items():
         by: dict[str, list] = {}
@@ -328,6 +377,7 @@ def summarise(results: dict[str, dict]) -> dict[str, dict[str, dict]]:
                 mean[m] = float(v.mean()) if len(v) else float("nan")
                 std[m] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
             out[t][p] = {"mean": mean, "std": std, "n_runs": len(items),
+                         "portfolio": portfolio_metrics(runs, p),
                          "runs": {n: dict(x) for n, x in items}}
     return out
 
@@ -367,12 +417,7 @@ def run_system2(presets: list[str], cfg: System2Config) -> Study:
     t0 = time.perf_counter()
     n_jobs = _n_jobs(cfg, len(stocks))
     tasks = [(t, stocks[t], windows[t], fams, folders, alphas, cfg) for t in stocks]
-    if n_jobs == 1:
-        outs = [_stock_runs(*task) for task in tasks]
-    else:
-        from joblib import Parallel, delayed
-        outs = Parallel(n_jobs=n_jobs)(delayed(_stock_runs)(*task) for task in tasks)
-    results = dict(zip(stocks, outs))
+    results = _backtest_stocks(tasks, n_jobs, cfg)
     timings["backtest_wall_s"] = round(time.perf_counter() - t0, 1)
     timings["total_wall_s"] = round(time.perf_counter() - t_all, 1)
     w0 = next(iter(windows.values()))
