@@ -6,10 +6,13 @@ Public API (imported lazily, so ``import analyzers`` pulls in neither Backtrader
     PortfolioReturns, WeightsRecorder, TurnoverCosts, OrderStats
     to_series(analyzer), to_frame(analyzer)     # an analyzer's ``rets`` -> pandas
     # analyzers.metrics
-    compute_metrics(returns, periods_per_year, ...), turnover_from_weights(weights), METRIC_NAMES
-    # analyzers.reports (QuantStats and matplotlib only when a report is written)
+    compute_metrics(returns, periods_per_year, ...), turnover_from_weights(weights), METRIC_NAMES,
+    SHARPE_DEFINITION
+    # analyzers.reports (QuantStats and matplotlib only when a report is written; QuantStats
+    # through the adapter analyzers.quantstats_fixes)
     write_tearsheet, write_comparison, write_metrics_json, write_weights_csv, write_returns_csv,
-    format_metrics_table, align_benchmark
+    format_metrics_table, align_benchmark, format_metric, metric_label, distinct_colors,
+    sharpe_definition
 
 The pandas idiom is one pair of helpers, never ``get_analysis()`` itself::
 
@@ -22,10 +25,12 @@ The pandas idiom is one pair of helpers, never ``get_analysis()`` itself::
 _EXPORTS = {
     "analyzers.portfolio": ("PortfolioReturns", "WeightsRecorder", "TurnoverCosts", "OrderStats",
                             "to_series", "to_frame"),
-    "analyzers.metrics": ("compute_metrics", "turnover_from_weights", "METRIC_NAMES"),
+    "analyzers.metrics": ("compute_metrics", "turnover_from_weights", "METRIC_NAMES",
+                          "SHARPE_DEFINITION"),
     "analyzers.reports": ("write_tearsheet", "write_comparison", "write_metrics_json",
                           "write_weights_csv", "write_returns_csv", "format_metrics_table",
-                          "align_benchmark"),
+                          "align_benchmark", "format_metric", "metric_label",
+                          "distinct_colors", "sharpe_definition"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -1,21 +1,31 @@
-"""Performance metrics as the papers define them, plus the usual companions.
+"""Performance metrics: one definition of each, shared by every page a run writes.
 
-All from simple per-period returns ``r_t`` (net of costs), with log returns ``l_t = log(1 + r_t)``
-and ``P = periods_per_year`` (52 for weekly bars, 252 for daily):
+All from the simple per-period returns ``r_t`` (net of costs) with ``n`` periods,
+``P = periods_per_year`` (52 for weekly bars, 252 for daily), the equity ``E_t = prod_{s<=t}(1 + r_s)``
+and the log returns ``l_t = log(1 + r_t)``:
 
 ==================  =========================================================================
-annual_return       ``P * mean(l)`` (the paper's "annualised return"; a log-return rate)
-cagr                ``E_T ** (P / n) - 1`` with ``E_T = prod(1 + r)`` (compound annual growth)
-volatility          ``sqrt(P) * std(l, ddof=1)`` (sample std of the *log* returns)
-sharpe              ``annual_return / volatility``; risk-free rate 0
-sortino             ``annual_return / (sqrt(P) * sqrt(mean(min(l, 0) ** 2)))`` (target 0,
-                    downside deviation over all periods)
-max_drawdown        ``min_t(E_t / max_{s<=t} E_s - 1)`` of the compounded equity starting at 1
+cumulative_return   ``E_T - 1``
+cagr                ``E_T ** (P / n) - 1`` (compound annual growth)
+annual_return       ``P * mean(r)`` (arithmetic annualised mean of the simple returns)
+volatility          ``sqrt(P) * std(r, ddof=1)``
+sharpe              ``annual_return / volatility = sqrt(P) * mean(r) / std(r, ddof=1)``;
+                    risk-free rate 0. This is QuantStats' ``stats.sharpe(r, rf=0, periods=P)``,
+                    so the tearsheets, the comparison page, ``metrics.json``, the console and the
+                    README show the same figure.
+sortino             ``sqrt(P) * mean(r) / sqrt(mean(min(r, 0) ** 2))`` (target 0, downside
+                    deviation over all periods; QuantStats' ``stats.sortino``)
+max_drawdown        ``min_t(E_t / max_{s<=t} E_s - 1)`` of the equity starting at 1
                     (a negative number, e.g. -0.35)
 calmar              ``cagr / |max_drawdown|``
+log_return          ``P * mean(l)``: the papers' "annualised return", a log rate
+log_volatility      ``sqrt(P) * std(l, ddof=1)``: the papers' volatility (``log_return /
+                    log_volatility`` is the papers' Sharpe; it is not the ``sharpe`` above)
 mean_turnover       mean per-period turnover ``sum_i |w_t,i - w_t-1,i|`` (or the series given)
-total_turnover      its sum
-total_costs         sum of the per-period costs given (same units as given)
+total_turnover      its sum (traded value over the window / portfolio value, summed)
+costs_paid          commissions paid over the window, in the backtest's cash units
+costs_pct           ``costs_paid / capital``: costs as a fraction of the capital at the start of
+                    the window
 n_periods           number of returns used
 final_equity        ``E_T`` (growth of 1)
 ==================  =========================================================================
@@ -30,11 +40,15 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["compute_metrics", "turnover_from_weights", "METRIC_NAMES"]
+__all__ = ["compute_metrics", "turnover_from_weights", "METRIC_NAMES", "SHARPE_DEFINITION"]
 
-METRIC_NAMES = ("annual_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown",
-                "calmar", "mean_turnover", "total_turnover", "total_costs", "n_periods",
-                "final_equity")
+METRIC_NAMES = ("cumulative_return", "cagr", "annual_return", "volatility", "sharpe", "sortino",
+                "max_drawdown", "calmar", "log_return", "log_volatility", "mean_turnover",
+                "total_turnover", "costs_paid", "costs_pct", "n_periods", "final_equity")
+
+SHARPE_DEFINITION = ("Sharpe = sqrt({P}) x mean / standard deviation (ddof 1) of the {period} "
+                     "simple returns net of costs, risk-free rate 0 (QuantStats' definition)")
+"""The one Sharpe of every report; ``format(P=..., period=...)`` for a page."""
 
 
 def _ratio(num: float, den: float) -> float:
@@ -56,15 +70,18 @@ def turnover_from_weights(weights: pd.DataFrame) -> pd.Series:
 
 def compute_metrics(returns: pd.Series, periods_per_year: int = 52,
                     weights: pd.DataFrame | None = None, costs: pd.Series | None = None,
-                    turnover: pd.Series | None = None) -> dict[str, float]:
+                    turnover: pd.Series | None = None,
+                    capital: float | None = None) -> dict[str, float]:
     """Metrics of one strategy (see the module docstring for the definitions).
 
     Args:
         returns: simple per-period returns, net of costs. NaNs are dropped.
         periods_per_year: 52 for weekly bars, 252 for daily bars.
         weights: optional per-period weights (date x asset) to derive turnover from.
-        costs: optional per-period costs (fractions of value or currency); only summed.
+        costs: optional per-period commissions in cash units (e.g. the ``costs`` column of
+            ``analyzers.portfolio.TurnoverCosts``); summed into ``costs_paid``.
         turnover: optional per-period traded turnover; takes precedence over ``weights``.
+        capital: the portfolio value at the start of the window, for ``costs_pct``.
 
     Returns:
         dict with the keys of ``METRIC_NAMES`` (plain floats; ``n_periods`` is an int).
@@ -78,24 +95,28 @@ def compute_metrics(returns: pd.Series, periods_per_year: int = 52,
     out["n_periods"] = n
     ppy = float(periods_per_year)
     if n:
+        x = r.to_numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_r = np.log1p(r.to_numpy())
-        equity = np.cumprod(1.0 + r.to_numpy())
+            log_r = np.log1p(x)
+        equity = np.cumprod(1.0 + x)
         final = float(equity[-1])
         out["final_equity"] = final
-        ann = float(ppy * log_r.mean())
-        out["annual_return"] = ann
+        out["cumulative_return"] = final - 1.0
         out["cagr"] = float(final ** (ppy / n) - 1.0) if final > 0 else -1.0
-        vol = float(math.sqrt(ppy) * log_r.std(ddof=1)) if n > 1 else nan
+        ann = float(ppy * x.mean())
+        out["annual_return"] = ann
+        vol = float(math.sqrt(ppy) * x.std(ddof=1)) if n > 1 else nan
         out["volatility"] = vol
         out["sharpe"] = _ratio(ann, vol)
-        downside = float(math.sqrt(ppy) * math.sqrt(np.mean(np.minimum(log_r, 0.0) ** 2)))
+        downside = float(math.sqrt(ppy) * math.sqrt(np.mean(np.minimum(x, 0.0) ** 2)))
         out["sortino"] = _ratio(ann, downside)
         curve = np.concatenate([[1.0], equity])
         peak = np.maximum.accumulate(curve)
         mdd = float(np.min(curve / peak - 1.0))
         out["max_drawdown"] = mdd
         out["calmar"] = _ratio(out["cagr"], abs(mdd))
+        out["log_return"] = float(ppy * log_r.mean())
+        out["log_volatility"] = float(math.sqrt(ppy) * log_r.std(ddof=1)) if n > 1 else nan
     if turnover is None and weights is not None:
         turnover = turnover_from_weights(weights)
     if turnover is not None:
@@ -103,5 +124,8 @@ def compute_metrics(returns: pd.Series, periods_per_year: int = 52,
         out["mean_turnover"] = float(t.mean()) if len(t) else nan
         out["total_turnover"] = float(t.sum())
     if costs is not None:
-        out["total_costs"] = float(pd.Series(costs, dtype=float).fillna(0.0).sum())
+        paid = float(pd.Series(costs, dtype=float).fillna(0.0).sum())
+        out["costs_paid"] = paid
+        if capital is not None and capital > 0:
+            out["costs_pct"] = paid / float(capital)
     return out

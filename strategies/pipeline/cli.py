@@ -17,17 +17,27 @@ from pathlib import Path
 import pandas as pd
 
 from feeds.errors import ConfigError, DataError
-from strategies.pipeline.outputs import paper_table, write_outputs, write_system2_outputs
+from strategies.pipeline.outputs import write_outputs, write_system2_outputs
 
 log = logging.getLogger(__name__)
 
 
+def system1_names(requested: list[str]) -> list[str]:
+    """The presets a System 1 run backtests: the requested ones, for each ``hybrid_topK`` the
+    single-model strategies at the same K (``ppo_topK``, ``lstm_topK``), then equal weight and
+    the index (``sp500``)."""
+    companions = [f"{fam}_top{name.removeprefix('hybrid_top')}" for name in requested
+                  if name.startswith("hybrid_top") for fam in ("ppo", "lstm")]
+    return list(dict.fromkeys(requested + companions + ["equal_weight", "sp500"]))
+
+
 def run_system1_cli(a: argparse.Namespace) -> int:
     from analyzers.reports import format_metrics_table
-    from strategies.pipeline.system1 import RunConfig, run_system1
+    from strategies.pipeline.outputs import RunFolder, tearsheet_benchmarks
+    from strategies.pipeline.system1 import PERIODS_PER_YEAR, RunConfig, run_system1
     from strategies.presets import expand
     requested = [p.name for p in expand(a.strategy)]
-    names = list(dict.fromkeys(requested + ["equal_weight", "sp500"]))
+    names = system1_names(requested)
     start, end = default_window(1)
     run = RunConfig(universe=a.universe if a.universe is not None else RunConfig.universe,
                     source=source_of(a), data_path=a.data, start=a.start or start,
@@ -40,11 +50,16 @@ def run_system1_cli(a: argparse.Namespace) -> int:
     meta["elapsed_s"] = round(time.perf_counter() - t0, 1)
     meta["config"] = {k: v for k, v in vars(run).items()}
     meta["bundles"] = {k: v.bundle for k, v in results.items() if v.bundle}
-    out = Path(a.out)
-    write_outputs(results, out, meta, {"equal_weight": "equal_weight", "sp500": "sp500"},
-                  requested, 52, not a.no_tearsheets)
-    print(format_metrics_table({k: v.metrics for k, v in results.items()}))
-    print(f"\nTest weeks {meta['test_first']} .. {meta['test_last']}; outputs in {out}/")
+    meta["requested"] = requested
+    meta["capital"], meta["tc"] = run.cash, run.tc
+    with RunFolder(a.out, a.strategy) as folder:
+        meta["out"] = str(folder.path)
+        write_outputs(results, folder.tmp, meta, requested, PERIODS_PER_YEAR,
+                      not a.no_tearsheets, tearsheet_benchmarks(requested),
+                      progress=not a.no_progress)
+    print(format_metrics_table({k: v.metrics for k, v in results.items()}, PERIODS_PER_YEAR))
+    print(f"\nTest weeks {meta['test_first']} .. {meta['test_last']} ({meta['test_weeks']} "
+          f"weeks); outputs in {folder.path}/ (also {Path(a.out) / 'latest'}/)")
     return 0
 
 
@@ -70,6 +85,7 @@ def config_from_args(a: argparse.Namespace):
 
 def run_system2_cli(args: argparse.Namespace, presets) -> int:
     """Run the System 2 presets ``presets`` with the CLI ``args``; returns the exit code."""
+    from strategies.pipeline.outputs import RunFolder
     from strategies.pipeline.system2 import run_system2
     cfg = config_from_args(args)
     requested = [p.name for p in presets]
@@ -79,14 +95,15 @@ def run_system2_cli(args: argparse.Namespace, presets) -> int:
     study = run_system2(families, cfg)
     study.meta["elapsed_s"] = round(time.perf_counter() - t0, 1)
     study.meta["requested"] = requested
-    out = Path(args.out)
-    table = paper_table(study.summary, families, study.meta)
-    write_system2_outputs(study, families, [p.family for p in presets], out,
-                          not args.no_tearsheets)
-    (out / "paper_table.md").write_text(table)
+    with RunFolder(args.out, args.strategy) as folder:
+        study.meta["out"] = str(folder.path)
+        table = write_system2_outputs(study, families, [p.family for p in presets], folder.tmp,
+                                      not args.no_tearsheets, progress=not args.no_progress)
     print(table)
-    print(f"Wall time {study.meta['elapsed_s']} s (training {study.meta['timings'].get('train_wall_s', 0)} s, "
-          f"backtests {study.meta['timings'].get('backtest_wall_s')} s); outputs in {out}/")
+    timings = study.meta["timings"]
+    print(f"Wall time {study.meta['elapsed_s']} s (training {timings.get('train_wall_s', 0)} s, "
+          f"backtests {timings.get('backtest_wall_s')} s); outputs in {folder.path}/ (also "
+          f"{Path(args.out) / 'latest'}/)")
     return 0
 
 

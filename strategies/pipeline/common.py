@@ -102,7 +102,10 @@ def run_backtest(strategy_cls, params: dict, datas: list, asset_class: dict, *, 
     tcs = tcs.loc[tcs.index >= ts]
     turnover, costs = tcs["turnover"], tcs["cost_frac"]
     orders = dict(a.orders.get_analysis())
-    m = compute_metrics(rets, periods_per_year, turnover=turnover, costs=costs)
+    # the value at the start of the test window: the last value over the test's growth
+    capital = float(strat.broker.getvalue()) / float((1.0 + rets).prod()) if len(rets) else cash
+    m = compute_metrics(rets, periods_per_year, turnover=turnover, costs=tcs["costs"],
+                        capital=capital)
     m["rejected_orders"] = int(orders.get("refused", 0))
     bundle = getattr(getattr(strat, "bundle", None), "path", None)
     return StrategyResult(name=name, returns=rets.rename(name), weights=w, turnover=turnover,

@@ -10,9 +10,19 @@ import pandas as pd
 import pytest
 
 from analyzers.metrics import compute_metrics
-from analyzers.reports import (align_benchmark, format_metrics_table, write_comparison,
-                               write_metrics_json, write_returns_csv, write_tearsheet,
-                               write_weights_csv)
+from analyzers.reports import (
+    align_benchmark,
+    distinct_colors,
+    format_metric,
+    format_metrics_table,
+    growth_curves,
+    metric_label,
+    write_comparison,
+    write_metrics_json,
+    write_returns_csv,
+    write_tearsheet,
+    write_weights_csv,
+)
 
 
 @pytest.fixture
@@ -84,7 +94,9 @@ def test_comparison_page_is_self_contained(tmp_path, offline):
     text = out.read_text(encoding="utf-8")
     assert "data:image/png;base64," in text
     assert "Hybrid Top-5" in text and "S&amp;P &lt;500&gt;" in text
-    assert "annual_return" in text and "max_drawdown" in text
+    for label in ("CAGR", "Sharpe", "Max drawdown", "Volatility (ann.)", "Weeks"):
+        assert f"<th>{label}</th>" in text
+    assert "Sharpe = sqrt(52) x mean / standard deviation" in text
     assert "http://" not in text and "https://" not in text and "<script" not in text
 
 
@@ -116,7 +128,58 @@ def test_metrics_json_weights_and_returns_csv(tmp_path):
 def test_format_metrics_table():
     table = format_metrics_table({k: v["metrics"] for k, v in _results().items()})
     lines = table.splitlines()
-    assert lines[0].startswith("strategy")
-    assert len(lines) == 2 + 3
+    assert lines[0].startswith("strategy") and "Sharpe" in lines[0] and "Weeks" in lines[0]
+    assert len(lines) == 2 + 3 + 1
+    assert lines[-1].startswith("Sharpe = sqrt(52) x mean")
     assert "%" in table and "Equal weight" in table
     assert format_metrics_table({}) == "(no strategies)"
+    daily = format_metrics_table({"x": compute_metrics(_returns(1), 252)}, 252)
+    assert "Days" in daily.splitlines()[0] and "sqrt(252)" in daily and "daily" in daily
+
+
+@pytest.mark.parametrize("name, value, text", [
+    ("cagr", 0.55789, "55.79%"), ("max_drawdown", -0.12791, "-12.79%"),
+    ("mean_turnover", 1.29619, "129.62%"), ("costs_pct", 0.2023, "20.23%"),
+    ("sharpe", 1.851390, "1.85"), ("calmar", 4.3605, "4.36"),
+    ("costs_paid", 202345.678, "202,346"), ("n_periods", 109, "109"),
+    ("rejected_orders", 0.0, "0"), ("total_turnover", 141.2896, "141.29x"),
+    ("sharpe", float("nan"), "-"), ("sharpe", None, "-"), ("cagr", float("inf"), "-"),
+])
+def test_one_format_per_kind(name, value, text):
+    assert format_metric(name, value) == text
+
+
+def test_labels_name_the_bar():
+    assert metric_label("mean_turnover", 52) == "Turnover / week"
+    assert metric_label("mean_turnover", 252) == "Turnover / day"
+    assert metric_label("n_periods", 52) == "Weeks" and metric_label("n_periods", 252) == "Days"
+    assert metric_label("costs_pct") == "Costs, % of capital"
+
+
+@pytest.mark.parametrize("n", [1, 3, 10, 11, 12, 24, 50])
+def test_distinct_colors_for_any_number(n):
+    from matplotlib.colors import to_rgb
+    colors = distinct_colors(n)
+    assert len(colors) == n and len(set(colors)) == n
+    rgb = np.array([to_rgb(c) for c in colors])
+    if n > 1:
+        d = np.sqrt(((rgb[:, None, :] - rgb[None, :, :]) ** 2).sum(-1))
+        d[np.diag_indices(n)] = np.inf
+        assert d.min() > (0.1 if n <= 24 else 0.04)
+    assert distinct_colors(0) == []
+
+
+def test_every_curve_starts_at_one():
+    a = _returns(1)
+    b = _returns(2).iloc[5:]
+    curves = growth_curves({"a": a, "b": b}, start=a.index[0] - pd.Timedelta(days=7))
+    assert curves["a"].iloc[0] == 1.0 and curves["a"].index[0] == a.index[0] - pd.Timedelta(days=7)
+    assert curves["a"].iloc[1] == pytest.approx(1 + a.iloc[0])
+    assert curves["b"].iloc[0] == 1.0 and curves["b"].index[0] == b.index[0] - pd.Timedelta(days=7)
+    assert curves["a"].iloc[-1] == pytest.approx(float((1 + a).prod()))
+    no_start = growth_curves({"a": a})
+    assert no_start["a"].index[0] == a.index[0] - (a.index[1] - a.index[0])
+    # daily bars starting on a Monday: the 1 sits at the Friday close given as start
+    d = pd.Series(0.01, index=pd.bdate_range("2021-11-29", periods=5))
+    friday = pd.Timestamp("2021-11-26")
+    assert growth_curves({"d": d}, start=friday)["d"].index[0] == friday

@@ -50,6 +50,7 @@ def test_tiny_quick_run_writes_all_outputs(tmp_path, capsys):
     assert cli.main(args) == 0
     printed = capsys.readouterr().out
     assert "| AAPL | alpha_ppo |" in printed and "±" in printed
+    out = out / "latest"  # each run writes into its own folder; latest points to it
     for f in ("comparison.html", "metrics.json", "returns.csv", "weights.csv", "paper_table.md",
               "run.json", "tearsheet_AAPL_alpha_ppo_vs_buy_hold.html"):
         assert (out / f).is_file(), f
@@ -57,6 +58,8 @@ def test_tiny_quick_run_writes_all_outputs(tmp_path, capsys):
     assert m["AAPL"]["alpha_ppo"]["n_runs"] == 2 and m["AAPL"]["buy_hold"]["n_runs"] == 1
     for k in ("cumulative_return", "sharpe", "max_drawdown"):
         assert k in m["AAPL"]["alpha_ppo"]["mean"] and k in m["AAPL"]["alpha_ppo"]["std"]
+        assert k in m["AAPL"]["alpha_ppo"]["portfolio"]
+    assert m["AAPL"]["buy_hold"]["portfolio"]["sharpe"] == m["AAPL"]["buy_hold"]["mean"]["sharpe"]
     rets = pd.read_csv(out / "returns.csv")
     assert rets.shape[0] > 20
     run1 = json.loads((out / "run.json").read_text())
@@ -66,6 +69,7 @@ def test_tiny_quick_run_writes_all_outputs(tmp_path, capsys):
     args2 = ["--strategy", "alpha_ppo", "--tickers", "AAPL", "--seeds", "2", "--out", str(out2),
              "--bundle-dir", str(bundles), *TINY, "--no-tearsheets"]
     assert cli.main(args2) == 0
+    out2 = out2 / "latest"
     run2 = json.loads((out2 / "run.json").read_text())
     assert run2["timings"]["trained"] == 0 and run2["timings"]["reused"] == 2
     pd.testing.assert_frame_equal(pd.read_csv(out / "returns.csv"),

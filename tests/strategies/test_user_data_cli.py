@@ -36,6 +36,7 @@ def test_sp500_benchmark_comes_from_the_users_data_before_2015(tmp_path, capsys)
                     "--start", "2004-01-01", "--end", "2011-12-30", "--out", str(out),
                     "--no-tearsheets", "--no-progress"], capsys)
     assert rc == 0, cap.err
+    out = out / "latest"
     run = json.loads((out / "run.json").read_text())
     assert run["benchmark"].startswith("SPY from your data")
     assert run["test_first"] < "2015-01-01"
@@ -61,7 +62,8 @@ def test_benchmark_option_names_another_ticker(tmp_path, capsys):
                     "--benchmark", "IDX", "--start", "2004-01-01", "--end", "2011-12-30",
                     "--out", str(out), "--no-tearsheets", "--no-progress"], capsys)
     assert rc == 0, cap.err
-    assert json.loads((out / "run.json").read_text())["benchmark"].startswith("IDX from your")
+    assert json.loads((out / "latest" / "run.json").read_text())["benchmark"].startswith(
+        "IDX from your")
 
 
 def test_composite_needs_known_asset_classes(tmp_path, capsys):
@@ -75,7 +77,7 @@ def test_composite_needs_known_asset_classes(tmp_path, capsys):
     classes = "AAA=nasdaq100,BBB=idx,CCC=treasury,DDD=crypto"
     rc, cap = _run(base + ["--asset-classes", classes, "--out", str(tmp_path / "o2")], capsys)
     assert rc == 0, cap.err
-    run = json.loads((tmp_path / "o2" / "run.json").read_text())
+    run = json.loads((tmp_path / "o2" / "latest" / "run.json").read_text())
     assert run["asset_class"] == {"AAA": "nasdaq100", "BBB": "idx", "CCC": "treasury",
                                   "DDD": "crypto"}
 
