@@ -13,6 +13,12 @@ from feeds.errors import ConfigError
 from models.common.config import ConfigBase
 
 
+#: names accepted by EnvConfig.macro_features
+MACRO_FEATURES = ("yield_level", "yield_slope", "realized_vol", "xmom")
+#: names accepted by EnvConfig.forecast_gate
+FORECAST_GATES = ("none", "mc_dropout")
+
+
 @dataclass(frozen=True)
 class LSTMConfig(ConfigBase):
     """Per-asset univariate LSTM forecaster (paper section on the forecaster)."""
@@ -54,6 +60,27 @@ class EnvConfig(ConfigBase):
     #: this mean block length in weeks (0 = the real path); see PortfolioEnv
     bootstrap_block: int = 0
     episode_weeks: int = 0  #: steps of a bootstrapped episode (0 = as many as the real path)
+    # ---- turnover control and variance reduction (issue 12; defaults = the paper's behaviour)
+    #: no-trade band: a target is not traded when every weight is within this of the weight held
+    #: (same rule as strategies.mixins.RebalanceBandMixin, applied in the env and the strategy;
+    #: 0 = trade every week, the paper)
+    rebalance_band: float = 0.0
+    #: target smoothing: the traded target is ``smoothing * held + (1 - smoothing) * projected``
+    #: (0 = off, the paper); applied in the env and the allocator alike
+    smoothing: float = 0.0
+    #: extra reward penalty per unit of one-way turnover, training only (0 = off, the paper)
+    turnover_penalty: float = 0.0
+    #: std of Gaussian noise added to the normalised observation while training (0 = off)
+    obs_noise: float = 0.0
+    # ---- the paper's future work (issue 12): macro features and uncertainty-gated forecasts
+    #: extra state features, any of "yield_level", "yield_slope" (packaged DGS10 / DGS10-DGS2,
+    #: last value known at the week's close), "realized_vol", "xmom" (from the assets' returns)
+    macro_features: tuple[str, ...] = ()
+    #: forecast gate: "none" (the paper), "mc_dropout" (MC-dropout variance of the LSTM)
+    forecast_gate: str = "none"
+    gate_samples: int = 16  #: MC-dropout passes of the gate
+    #: a forecast enters the state only where |mean| / std of the passes >= this (else 0)
+    gate_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.window < 1:
@@ -70,6 +97,22 @@ class EnvConfig(ConfigBase):
                               f"{self}")
         if self.logit_scale <= 0:
             raise ConfigError(f"EnvConfig: logit_scale must be > 0, got {self.logit_scale}")
+        if (self.rebalance_band < 0 or self.turnover_penalty < 0 or self.obs_noise < 0
+                or not 0.0 <= self.smoothing < 1.0):
+            raise ConfigError("EnvConfig: rebalance_band, turnover_penalty, obs_noise must be "
+                              f">= 0 and smoothing in [0, 1): {self}")
+        macro = tuple(str(m) for m in self.macro_features)
+        unknown = sorted(set(macro) - set(MACRO_FEATURES))
+        if unknown:
+            raise ConfigError(f"EnvConfig: unknown macro_features {unknown}; choose from "
+                              f"{', '.join(MACRO_FEATURES)}")
+        object.__setattr__(self, "macro_features", macro)
+        if self.forecast_gate not in FORECAST_GATES:
+            raise ConfigError(f"EnvConfig: forecast_gate must be one of {FORECAST_GATES}, got "
+                              f"{self.forecast_gate!r}")
+        if self.gate_samples < 2 or self.gate_threshold < 0:
+            raise ConfigError("EnvConfig: gate_samples must be >= 2 and gate_threshold >= 0: "
+                              f"{self}")
 
 
 @dataclass(frozen=True)
@@ -92,6 +135,7 @@ class PPOConfig(ConfigBase):
     normalize_reward: bool = False  #: VecNormalize reward scaling (obs are always normalised)
     clip_obs: float = 10.0  #: VecNormalize observation clip
     torch_threads: int = 1  #: torch.set_num_threads while training (1 was fastest for 64x64)
+    weight_decay: float = 0.0  #: Adam weight decay of the policy and value nets (0 = SB3's default)
 
     def __post_init__(self) -> None:
         if self.n_steps < 1 or self.batch_size < 1 or self.n_epochs < 1 or self.n_envs < 1:
@@ -102,8 +146,13 @@ class PPOConfig(ConfigBase):
                               f"{self.total_timesteps}")
         if not all(int(h) >= 1 for h in self.net_arch):
             raise ConfigError(f"PPOConfig: net_arch sizes must be >= 1, got {self.net_arch}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"PPOConfig: weight_decay must be >= 0, got {self.weight_decay}")
         object.__setattr__(self, "net_arch", tuple(int(h) for h in self.net_arch))
 
     def policy_kwargs(self) -> dict:
         """``policy_kwargs`` of SB3's ``PPO``: separate actor and critic MLPs of ``net_arch``."""
-        return {"net_arch": {"pi": list(self.net_arch), "vf": list(self.net_arch)}}
+        kw: dict = {"net_arch": {"pi": list(self.net_arch), "vf": list(self.net_arch)}}
+        if self.weight_decay > 0:
+            kw["optimizer_kwargs"] = {"weight_decay": float(self.weight_decay)}
+        return kw
