@@ -46,6 +46,12 @@ class RunConfig(RunSettings):
     env_overrides: dict = field(default_factory=dict)  #: EnvConfig fields to override
     ppo_overrides: dict = field(default_factory=dict)  #: PPOConfig fields to override
     lstm_overrides: dict = field(default_factory=dict)  #: LSTMConfig fields to override
+    #: walk-forward: retrain every this many weeks and trade the next ones (0 = the paper's
+    #: single split at ``train_frac``); the first window trains on the weeks before the split
+    walk_forward: int = 0
+    #: "expanding" (each window trains on every week before it) or "rolling" (on as many weeks
+    #: as the first window had)
+    walk_forward_mode: str = "expanding"
 
 
 # ----------------------------------------------------------------------------------- data
