@@ -8,6 +8,9 @@ Public API (imported lazily, so ``import analyzers`` pulls in neither Backtrader
     # analyzers.metrics
     compute_metrics(returns, periods_per_year, ...), turnover_from_weights(weights), METRIC_NAMES,
     SHARPE_DEFINITION
+    # analyzers.stats (numpy/scipy only): the statistics every comparison carries
+    sharpe, sharpe_difference -> SharpeDiff (paired block bootstrap), default_block_length,
+    deflated_sharpe -> DeflatedSharpe, deflated_sharpe_from_stats, seed_summary, compare
     # analyzers.reports (QuantStats and matplotlib only when a report is written; QuantStats
     # through the adapter analyzers.quantstats_fixes)
     write_tearsheet, write_comparison, write_metrics_json, write_weights_csv, write_returns_csv,
@@ -27,6 +30,9 @@ _EXPORTS = {
                             "to_series", "to_frame"),
     "analyzers.metrics": ("compute_metrics", "turnover_from_weights", "METRIC_NAMES",
                           "SHARPE_DEFINITION"),
+    "analyzers.stats": ("sharpe", "sharpe_difference", "SharpeDiff", "default_block_length",
+                        "deflated_sharpe", "deflated_sharpe_from_stats", "DeflatedSharpe",
+                        "seed_summary", "compare"),
     "analyzers.reports": ("write_tearsheet", "write_comparison", "write_metrics_json",
                           "write_weights_csv", "write_returns_csv", "format_metrics_table",
                           "align_benchmark", "format_metric", "metric_label",
