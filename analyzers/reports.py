@@ -385,7 +385,8 @@ def _equity_png(returns_by_strategy: Mapping[str, pd.Series], title: str, colors
 def write_comparison(results: Mapping[str, Mapping], path, title: str = "Strategy comparison",
                      note: str | None = None, periods_per_year: int = 52, start=None,
                      panels: Mapping[str, list] | None = None,
-                     labels: Mapping[str, str] | None = None) -> Path:
+                     labels: Mapping[str, str] | None = None,
+                     extra_html: str | None = None) -> Path:
     """A self-contained HTML page: metrics of every strategy side by side and the equity curves.
 
     Args:
@@ -397,6 +398,8 @@ def write_comparison(results: Mapping[str, Mapping], path, title: str = "Strateg
         start: the date at which every curve is 1 (the close before the first test bar).
         panels: optional ``{panel title: [names]}``: one chart per panel (e.g. one per stock).
         labels: optional ``{name: legend label}``; names with the same label share a colour.
+        extra_html: optional trusted HTML (built by this package, e.g.
+            :func:`analyzers.significance.stats_table_html`) shown under the equity curves.
     """
     metrics = {str(k): dict(v.get("metrics") or {}) for k, v in results.items()}
     returns = {str(k): v["returns"] for k, v in results.items() if v.get("returns") is not None}
@@ -454,7 +457,7 @@ of transaction costs; every curve starts at 1 at the close before the first test
 {words["noun"].lower()}, where the test capital is counted (the first trades fill at the next
 open).</p>
 <img id="equity" alt="equity curves (growth of 1)" src="data:image/png;base64,{png}">
-</body></html>
+{extra_html or ""}</body></html>
 """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -64,8 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tc", type=float, default=0.001,
                    help="proportional cost per unit of traded value (default 0.001 = 10 bp)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--seeds", type=int, default=None,
-                   help="System 2: number of seeds per stock (default 10, 3 with --quick)")
+    p.add_argument("--seeds", default=None, metavar="N|LIST",
+                   help="seeds: a count N (seeds --seed .. --seed+N-1), a list 0,3,7 or a range "
+                        "0-9. System 1: every learned preset is trained and backtested per seed "
+                        "and reported with mean, std, median, min/max (default 1); System 2: "
+                        "seeds per stock (default 10, 3 with --quick)")
+    p.add_argument("--ensemble", action="store_true",
+                   help="System 1 with --seeds N: also trade each learned preset as one "
+                        "strategy holding the average of its N seeds' target weights")
     p.add_argument("--timesteps", type=int, default=None,
                    help="PPO training timesteps (default: the preset's documented default)")
     p.add_argument("--quick", action="store_true",
@@ -73,8 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alphas", default=None, metavar="FILE",
                    help="System 2: alpha library file, one 'name | formula | description' per "
                         "line (default: the packaged 50 alphas)")
-    p.add_argument("--walk-forward", action="store_true",
-                   help="System 2: rolling 2-year train / 1-year test / 6-month step evaluation")
+    p.add_argument("--walk-forward", type=int, nargs="?", const=-1, default=None, metavar="W",
+                   help="System 1: retrain every W weeks (default 26) and trade the next W, each "
+                        "model trained only on weeks before it, stitched into one out-of-sample "
+                        "curve; System 2: rolling 2-year train / 1-year test / 6-month step "
+                        "evaluation (W is not used)")
+    p.add_argument("--walk-forward-mode", choices=("expanding", "rolling"), default=None,
+                   help="System 1 walk-forward training window: expanding (every week before "
+                        "the window, default) or rolling (as many weeks as the first window)")
     p.add_argument("--jobs", type=int, default=None,
                    help="System 2: parallel training jobs, >= 1, or -1 for all cores "
                         "(default: all cores)")

@@ -33,33 +33,53 @@ def system1_names(requested: list[str]) -> list[str]:
 
 def run_system1_cli(a: argparse.Namespace) -> int:
     from analyzers.reports import format_metrics_table
+    from analyzers.significance import format_stats_table
     from strategies.pipeline.outputs import RunFolder, tearsheet_benchmarks
-    from strategies.pipeline.system1 import PERIODS_PER_YEAR, RunConfig, run_system1
+    from strategies.pipeline.seeds import comparison_stats, run_seeds
+    from strategies.pipeline.system1 import PERIODS_PER_YEAR, RunConfig
     from strategies.presets import expand
     requested = [p.name for p in expand(a.strategy)]
     names = system1_names(requested)
     start, end = default_window(1)
+    wf = 0 if a.walk_forward is None else (DEFAULT_WALK_FORWARD if a.walk_forward == -1
+                                           else int(a.walk_forward))
     run = RunConfig(universe=a.universe if a.universe is not None else RunConfig.universe,
                     source=source_of(a), data_path=a.data, start=a.start or start,
                     end=a.end or end, train_frac=a.train_frac, tc=a.tc, seed=a.seed,
                     timesteps=a.timesteps, retrain=a.retrain, bundle_dir=a.bundle_dir,
                     progress=not a.no_progress, asset_classes=asset_classes_of(a),
-                    benchmark=a.benchmark)
+                    benchmark=a.benchmark, walk_forward=wf,
+                    walk_forward_mode=a.walk_forward_mode or "expanding")
+    seeds = seed_list(a, 1)
     t0 = time.perf_counter()
-    results, meta = run_system1(names, run)
+    study = run_seeds(names, run, seeds, ensemble=bool(a.ensemble))
+    results, meta = study.results(), study.meta
     meta["elapsed_s"] = round(time.perf_counter() - t0, 1)
     meta["config"] = {k: v for k, v in vars(run).items()}
     meta["bundles"] = {k: v.bundle for k, v in results.items() if v.bundle}
+    if len(seeds) > 1:
+        meta["bundles_by_seed"] = {str(s): {k: v.bundle for k, v in study.runs[s].items()}
+                                   for s in seeds}
     meta["requested"] = requested
     meta["capital"], meta["tc"] = run.cash, run.tc
-    with RunFolder(a.out, a.strategy) as folder:
+    stats = comparison_stats(results, study, PERIODS_PER_YEAR, seed=a.seed)
+    seed_metrics = ({n: {str(s): study.runs[s][n].metrics for s in seeds} for n in study.learned}
+                    if len(seeds) > 1 else None)
+    label = a.strategy + (f"_seeds{len(seeds)}" if len(seeds) > 1 else "") + \
+        (f"_wf{wf}" if wf else "")
+    shown = requested + [n for n in study.ensembles]
+    with RunFolder(a.out, label) as folder:
         meta["out"] = str(folder.path)
-        write_outputs(results, folder.tmp, meta, requested, PERIODS_PER_YEAR,
-                      not a.no_tearsheets, tearsheet_benchmarks(requested),
-                      progress=not a.no_progress)
+        write_outputs(results, folder.tmp, meta, shown, PERIODS_PER_YEAR,
+                      not a.no_tearsheets, tearsheet_benchmarks(shown),
+                      progress=not a.no_progress, stats=stats, seed_metrics=seed_metrics)
     print(format_metrics_table({k: v.metrics for k, v in results.items()}, PERIODS_PER_YEAR))
+    print()
+    print(format_stats_table(stats, PERIODS_PER_YEAR))
+    what = (f"; learned strategies: seed-averaged portfolio of {len(seeds)} seeds"
+            if len(seeds) > 1 else "")
     print(f"\nTest weeks {meta['test_first']} .. {meta['test_last']} ({meta['test_weeks']} "
-          f"weeks); outputs in {folder.path}/ (also {Path(a.out) / 'latest'}/)")
+          f"weeks{what}); outputs in {folder.path}/ (also {Path(a.out) / 'latest'}/)")
     return 0
 
 
@@ -71,14 +91,23 @@ def config_from_args(a: argparse.Namespace):
         if not tickers:
             raise ConfigError("--tickers is empty; pass e.g. --tickers AAPL,PEP")
     quick = bool(getattr(a, "quick", False))
-    seeds = a.seeds if a.seeds is not None else (QUICK_SEEDS if quick else FULL_SEEDS)
+    seed_first = a.seed
+    if a.seeds is None:
+        seeds = QUICK_SEEDS if quick else FULL_SEEDS
+    else:
+        from strategies.pipeline.seeds import parse_seeds
+        listed = parse_seeds(a.seeds, a.seed)
+        if listed != list(range(listed[0], listed[0] + len(listed))):
+            raise ConfigError(f"--seeds {a.seeds}: System 2 runs consecutive seeds; give a count "
+                              "with --seed, or a range such as 0-9")
+        seeds, seed_first = len(listed), listed[0]
     timesteps = a.timesteps if a.timesteps is not None else (QUICK_TIMESTEPS if quick else None)
     start, end = default_window(2)
     jobs = None if a.jobs == -1 else a.jobs  # -1: all cores (System2Config's None)
     return System2Config(
         tickers=tickers, source=source_of(a), data_path=a.data, start=a.start or start,
-        end=a.end or end, train_frac=a.train_frac, tc=a.tc, seed=a.seed,
-        n_seeds=int(seeds), timesteps=timesteps, walk_forward=bool(a.walk_forward),
+        end=a.end or end, train_frac=a.train_frac, tc=a.tc, seed=seed_first,
+        n_seeds=int(seeds), timesteps=timesteps, walk_forward=a.walk_forward is not None,
         jobs=jobs, bundle_dir=a.bundle_dir, retrain=bool(a.retrain),
         alphas_path=getattr(a, "alphas", None), progress=not a.no_progress)
 
@@ -110,11 +139,15 @@ def run_system2_cli(args: argparse.Namespace, presets) -> int:
 # ----------------------------------------------------------------------------------- validation
 MAX_SEED = 2**32 - 1
 """Largest seed numpy and torch accept (seeds run ``seed .. seed + n_seeds - 1``)."""
-SYSTEM2_ONLY = (("tickers", "--tickers"), ("seeds", "--seeds"), ("quick", "--quick"),
-                ("alphas", "--alphas"), ("walk_forward", "--walk-forward"), ("jobs", "--jobs"))
+SYSTEM2_ONLY = (("tickers", "--tickers"), ("quick", "--quick"), ("alphas", "--alphas"),
+                ("jobs", "--jobs"))
 """Options only System 2 presets read (``dest``, flag)."""
 SYSTEM1_ONLY = (("universe", "--universe"), ("asset_classes", "--asset-classes"),
-                ("benchmark", "--benchmark"))
+                ("benchmark", "--benchmark"), ("ensemble", "--ensemble"),
+                ("walk_forward_mode", "--walk-forward-mode"))
+DEFAULT_WALK_FORWARD = 26
+"""Weeks per walk-forward window of System 1 when ``--walk-forward`` is given without W."""
+LEARNED = {"hybrid", "ppo", "lstm"}
 """Options only System 1 presets read (System 2 takes ``--tickers``)."""
 
 _NUMBERS = (
@@ -125,7 +158,6 @@ _NUMBERS = (
     ("seed", lambda v: 0 <= v <= MAX_SEED, "--seed must be between 0 and 2**32 - 1, got {v}"),
     ("timesteps", lambda v: v is None or v >= 1,
      "--timesteps must be a positive number of PPO steps (e.g. 20000), got {v}"),
-    ("seeds", lambda v: v is None or v >= 1, "--seeds must be at least 1, got {v}"),
     ("jobs", lambda v: v is None or v >= 1 or v == -1,
      "--jobs must be at least 1 (or -1 for all cores), got {v}"),
 )
@@ -204,8 +236,12 @@ def _check_scope(a: argparse.Namespace, presets: list) -> None:
     fams = {p.family for p in presets}
     unused = ((a.timesteps is not None and not fams & {"hybrid", "ppo", "alpha_ppo"},
                "--timesteps", "trains no PPO policy"),
-              (a.seeds is not None and not fams & {"alpha_ppo", "random_entry_exit"},
+              (a.seeds is not None and not fams & ({"alpha_ppo", "random_entry_exit"} | LEARNED),
                "--seeds", "is deterministic"),
+              (system == 1 and a.walk_forward is not None and not fams & LEARNED,
+               "--walk-forward", "trains no model"),
+              (a.walk_forward_mode is not None and a.walk_forward is None,
+               "--walk-forward-mode", "is used only with --walk-forward"),
               (a.alphas is not None and not fams & {"alpha_ppo", "alpha_equal"},
                "--alphas", "uses no alphas"),
               (a.quick and not fams & {"alpha_ppo", "random_entry_exit"},
@@ -213,13 +249,34 @@ def _check_scope(a: argparse.Namespace, presets: list) -> None:
     for bad, flag, why in unused:
         if bad:
             raise ConfigError(f"{flag} would be ignored: {name} {why}; drop {flag}")
-    n_seeds = 1
-    if system == 2:
-        from strategies.pipeline.system2 import FULL_SEEDS, QUICK_SEEDS
-        n_seeds = a.seeds or (QUICK_SEEDS if a.quick else FULL_SEEDS)
-    if a.seed + n_seeds - 1 > MAX_SEED:
-        raise ConfigError(f"--seed {a.seed} with {n_seeds} seeds goes past 2**32 - 1; use a "
+    seeds = seed_list(a, system)
+    if max(seeds) > MAX_SEED:
+        raise ConfigError(f"--seed {a.seed} with {len(seeds)} seeds goes past 2**32 - 1; use a "
                           "smaller --seed")
+    if system == 2 and seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+        raise ConfigError(f"--seeds {a.seeds}: System 2 runs consecutive seeds; give a count "
+                          "with --seed, or a range such as 0-9")
+    if a.ensemble and len(seeds) < 2:
+        raise ConfigError("--ensemble averages several seeds' policies: add --seeds N (N >= 2)")
+    if a.ensemble and not fams & LEARNED:
+        raise ConfigError(f"--ensemble would be ignored: {name} trains no model; drop it")
+    if a.walk_forward is not None and a.walk_forward != -1:
+        if system == 2:
+            raise ConfigError("System 2's --walk-forward has fixed windows (2-year train, 1-year "
+                              "test, 6-month step); write --walk-forward without a number")
+        if a.walk_forward < 4:
+            raise ConfigError(f"--walk-forward {a.walk_forward}: retrain every 4 weeks or more "
+                              "(e.g. --walk-forward 26)")
+
+
+def seed_list(a: argparse.Namespace, system: int) -> list[int]:
+    """The seeds of the run: ``--seeds`` (count, list or range; count from ``--seed``), or
+    System 1's one seed ``--seed``, or System 2's default count from ``--seed``."""
+    from strategies.pipeline.seeds import parse_seeds
+    if a.seeds is None and system == 2:
+        from strategies.pipeline.system2 import FULL_SEEDS, QUICK_SEEDS
+        return parse_seeds(QUICK_SEEDS if a.quick else FULL_SEEDS, a.seed)
+    return parse_seeds(a.seeds, a.seed)
 
 
 def _check_source(a: argparse.Namespace) -> str:

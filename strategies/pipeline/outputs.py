@@ -231,11 +231,16 @@ def tearsheet_benchmarks(requested: list[str]) -> dict[str, list[str]]:
 
 def write_outputs(results: dict, out: Path, meta: dict, requested: list[str],
                   periods_per_year: int, tearsheets: bool,
-                  benchmarks: dict[str, list[str]] | None = None, progress: bool = True) -> None:
+                  benchmarks: dict[str, list[str]] | None = None, progress: bool = True,
+                  stats: dict | None = None, seed_metrics: dict | None = None) -> None:
     """Tearsheets of the requested strategies (one per benchmark), comparison page, CSVs, JSON.
 
     ``benchmarks``: ``{strategy: [benchmark names]}`` (default :func:`tearsheet_benchmarks`);
-    benchmarks without results are skipped.
+    benchmarks without results are skipped. ``stats``: :func:`strategies.pipeline.seeds.
+    comparison_stats` (shown on the comparison page and merged into ``metrics.json`` under each
+    strategy as ``sharpe_seeds``, ``vs_equal_weight``, ``vs_index``, ``deflated_sharpe``).
+    ``seed_metrics``: ``{strategy: {seed: metrics}}`` of seeded runs (``metrics.json``
+    ``seeds``; with several seeds the strategy's own metrics are its seed-averaged portfolio's).
     """
     from analyzers.reports import (
         write_comparison,
@@ -265,10 +270,28 @@ def write_outputs(results: dict, out: Path, meta: dict, requested: list[str],
             f"Simple returns net of costs ({meta.get('tc', '')} per unit traded)"
             + (f"; starting capital {cash:,.0f}" if isinstance(cash, (int, float)) else "")
             + ".")
+    seeds = meta.get("seeds") or []
+    if len(seeds) > 1:
+        note += (f" Seeded strategies ({len(seeds)} seeds: {seeds[0]} .. {seeds[-1]}) are shown as "
+                 "their seed-averaged portfolio (the per-week mean of the seeds' returns); the "
+                 "spread over seeds is in the table below and in metrics.json.")
+    wf = meta.get("walk_forward")
+    if wf:
+        note += (f" Learned strategies are walk-forward: retrained every {wf['every_weeks']} "
+                 f"weeks ({wf['mode']} window, {len(wf['windows'])} windows), each trading "
+                 "only weeks after its training window.")
+    from analyzers.significance import stats_table_html
     write_comparison({k: {"returns": v.returns, "metrics": v.metrics} for k, v in results.items()},
                      out / "comparison.html", title="Strategy comparison", note=note,
-                     periods_per_year=periods_per_year, start=meta.get("train_last"))
-    write_metrics_json({k: v.metrics for k, v in results.items()}, out / "metrics.json")
+                     periods_per_year=periods_per_year, start=meta.get("train_last"),
+                     extra_html=stats_table_html(stats or {}, periods_per_year))
+    merged = {}
+    for k, v in results.items():
+        merged[k] = dict(v.metrics)
+        if seed_metrics and k in seed_metrics:
+            merged[k]["seeds"] = seed_metrics[k]
+        merged[k].update((stats or {}).get(k, {}))
+    write_metrics_json(merged, out / "metrics.json")
     write_weights_csv({k: v.weights for k, v in results.items()}, out / "weights.csv")
     write_returns_csv({k: v.returns for k, v in results.items()}, out / "returns.csv")
     (out / "run.json").write_text(json.dumps(meta, indent=2, default=str))

@@ -228,9 +228,12 @@ class Trainer:
         log.info("%s: %d of %d assets trade in the training window", preset.name, n_avail,
                  len(self.panel.tickers))
         fc = self.forecasts() if preset.family == "hybrid" else None
-        arrays = build_env_arrays(self.panel, forecasts=fc)
+        from models.portfolio.macro import yields_for  # state forecasts (gated) + macro block
+        arrays = build_env_arrays(self.panel, self._lstm.forecaster if fc is not None else None,
+                                  fc, env_config=env_cfg, yields=yields_for(env_cfg))
         t0 = time.perf_counter()
-        tp = train_portfolio_policy(arrays, self.n_train, env_cfg, ppo_cfg, lstm_forecasts=fc,
+        tp = train_portfolio_policy(arrays, self.n_train, env_cfg, ppo_cfg,
+                                    lstm_forecasts=arrays.forecasts,
                                     seed=self.run.seed, progress_bar=self.run.progress)
         self.timings[f"ppo_{preset.name}_s"] = time.perf_counter() - t0
         forecaster = self._lstm.forecaster if preset.family == "hybrid" else None
@@ -259,8 +262,10 @@ def strategy_for(preset: Preset, trainer: Trainer, panel: WeeklyPanel, trade_sta
     fam = preset.family
     if fam in ("hybrid", "ppo"):
         cls = P.HybridLSTMPPO if fam == "hybrid" else P.PPOOnly
-        return cls, {"bundle": trainer.policy_bundle(preset), "top_k": preset.top_k,
-                     "trade_start": trade_start}, panel
+        b = trainer.policy_bundle(preset)
+        from models.portfolio.macro import yields_for  # the yields a yield-feature policy reads
+        return cls, {"bundle": b, "top_k": preset.top_k, "trade_start": trade_start,
+                     "macro": yields_for(b.env_config)}, panel
     if fam == "lstm":
         return P.LSTMOnly, {"bundle": trainer.lstm_bundle(), "top_k": preset.top_k,
                             "trade_start": trade_start}, panel
@@ -321,6 +326,10 @@ def run_system1(names: list[str] | list[Preset], run: RunConfig
     trainer = Trainer(panel, n_train, run)
     trade_start = panel.index[n_train - 1]
     test_start = panel.index[n_train]
+    wf = None
+    if run.walk_forward:  # one Trainer per window, each on the weeks before its window
+        from strategies.pipeline.walkforward import walk_forward_params, window_trainers
+        wf = window_trainers(panel, n_train, run)
     out: dict[str, StrategyResult] = {}
     for p in presets:
         if p.system != 1:
@@ -328,7 +337,11 @@ def run_system1(names: list[str] | list[Preset], run: RunConfig
         if p.top_k and p.top_k > len(panel.tickers):
             raise ConfigError(f"{p.name}: K={p.top_k} is larger than the {len(panel.tickers)} "
                               "assets of the universe; choose a smaller K or a wider universe")
-        cls, params, p_panel = strategy_for(p, trainer, panel, trade_start)
+        if wf and p.family in ("hybrid", "ppo", "lstm"):
+            from strategies.composite import WalkForward
+            cls, params, p_panel = WalkForward, walk_forward_params(p, wf, panel), panel
+        else:
+            cls, params, p_panel = strategy_for(p, trainer, panel, trade_start)
         log.info("backtesting %s on %d test weeks from %s", p.name, len(panel) - n_train,
                  test_start.date())
         out[p.name] = backtest(cls, params, p_panel, run, test_start, p.name)
@@ -337,6 +350,16 @@ def run_system1(names: list[str] | list[Preset], run: RunConfig
                 "test_first": str(test_start.date()), "test_last": str(panel.index[-1].date()),
                 "tickers": panel.tickers, "asset_class": dict(panel.asset_class),
                 "timings": trainer.timings, **trainer.notes}
+    if wf:
+        meta["walk_forward"] = {
+            "every_weeks": run.walk_forward, "mode": run.walk_forward_mode,
+            "windows": [{"train_first": str(panel.index[w.lo].date()),
+                         "train_last": str(panel.index[w.hi - 1].date()),
+                         "first_decision": str(panel.index[w.hi - 1].date()),
+                         "last_week_traded": str(panel.index[w.trade_end - 1].date())}
+                        for w, _ in wf]}
+        for w, tr in wf:
+            meta["timings"].update({f"w{w.index}_{k}": v for k, v in tr.timings.items()})
     return out, meta
 
 
