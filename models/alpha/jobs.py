@@ -1,11 +1,12 @@
-"""Stocks x seeds trainings of System 2, in parallel processes."""
+"""Stocks x seeds trainings of System 2, in parallel processes (the task runner of sweeps)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -36,12 +37,9 @@ class JobResult:
     train_seconds: float
 
 
-def _run_job(job: TrainJob, single_thread: bool = False) -> JobResult:
+def _run_job(job: TrainJob) -> JobResult:
     from models.alpha.language import load_alphas
 
-    if single_thread:
-        import torch
-        torch.set_num_threads(1)
     alphas = load_alphas(job.alphas_path)
     t0 = time.perf_counter()
     policy = train_alpha_policy(job.df, alphas, job.config, job.seed,
@@ -50,29 +48,40 @@ def _run_job(job: TrainJob, single_thread: bool = False) -> JobResult:
     return JobResult(job.ticker, job.seed, str(folder), round(time.perf_counter() - t0, 2))
 
 
-def _run_indexed(i: int, job: TrainJob, single_thread: bool) -> tuple[int, JobResult]:
-    return i, _run_job(job, single_thread)
-
-
 def run_jobs(jobs: Sequence[TrainJob], n_jobs: int = 1, verbose: int = 0,
              on_done: Callable[[JobResult], None] | None = None) -> list[JobResult]:
-    """Train stocks x seeds, ``n_jobs`` processes at once (joblib/loky; 1 torch thread each).
+    """Train stocks x seeds, ``n_jobs`` processes at once (1 torch thread each).
 
-    Results come back in the order of ``jobs``. ``n_jobs=1`` runs in this process.
+    Results come back in the order of ``jobs``. ``n_jobs=1`` runs in this process; ``-1`` uses
+    every core (joblib's convention).
     ``on_done(result)`` is called as each job finishes (in completion order), e.g. to report
-    progress.
+    progress. The jobs run on the task runner of sweeps (:mod:`models.common.runner`,
+    local processes started with ``spawn``): a job that fails does not stop the others (their
+    bundles are saved), and the first failure is raised once every job has ended.
+    ``verbose > 0`` logs each job as it ends.
     """
-    results: list[JobResult | None] = [None] * len(jobs)
-    if n_jobs == 1:
-        for i, j in enumerate(jobs):
-            results[i] = _run_job(j)
-            if on_done is not None:
-                on_done(results[i])
-        return results  # type: ignore[return-value]
-    from joblib import Parallel, delayed
-    par = Parallel(n_jobs=n_jobs, verbose=verbose, return_as="generator_unordered")
-    for i, res in par(delayed(_run_indexed)(i, j, True) for i, j in enumerate(jobs)):
-        results[i] = res
+    import logging
+
+    from models.common.runner import Task, run_tasks
+    log = logging.getLogger(__name__)
+
+    def done(o) -> None:
+        if not o.ok:
+            log.error("training %s failed: %s", o.task_id, o.error)
+            return
+        if verbose:
+            log.info("trained %s in %.1f s", o.task_id, o.value.train_seconds)
         if on_done is not None:
-            on_done(res)
-    return results  # type: ignore[return-value]
+            on_done(o.value)
+
+    tasks = [Task(f"{j.ticker} seed {j.seed} #{i}", _run_job, j) for i, j in enumerate(jobs)]
+    if n_jobs < 0:  # joblib's convention: -1 = every core, -2 = all but one, ...
+        import os
+        n_jobs = (os.cpu_count() or 1) + 1 + n_jobs
+    outcomes = run_tasks(tasks, workers=max(1, int(n_jobs)), on_outcome=done, progress=False)
+    for o in outcomes:
+        if not o.ok:
+            if o.exception is not None:
+                raise o.exception
+            raise RuntimeError(f"training {o.task_id} failed: {o.error}\n{o.traceback or ''}")
+    return [o.value for o in outcomes]
