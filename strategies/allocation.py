@@ -65,6 +65,9 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         # The allocator object (models.portfolio.allocators.*); subclasses build it from a bundle.
         # Its arrays follow the feeds' order.
         ('allocator', None),
+        # Daily DGS10/DGS2 yields indexed by date (models.portfolio.macro.load_yields()): needed
+        # by a bundle trained with yield features (EnvConfig.macro_features), else unused.
+        ('macro', None),
     )
 
     def __init__(self):
@@ -74,6 +77,9 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         self._avail: list[np.ndarray] = []
         self._order = np.arange(len(self.datas))  # feed index of each allocator asset
         self.allocator = self._make_allocator()  # bundle strategies set self._order
+        # a policy trained with a no-trade band trades with it unless rebalance_band is given
+        self.rebalance_band_default = getattr(getattr(self.allocator, "env_config", None),
+                                              "rebalance_band", 0.0) or None
         self.tickers = [self._names[j] for j in self._order]
         self.decisions: list[tuple] = []  # (date, target weights in self.tickers order)
 
@@ -113,7 +119,8 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         held = self.current_weights()
         prev = np.array([held[n] for n in self.tickers], dtype=np.float64)
         mask_t = mh[-1]
-        w = self.allocator.target_weights(lr, prev, mask_t, mh)
+        kw = {"date": self.datetime.date(0)} if getattr(self.allocator, "uses_dates", False) else {}
+        w = self.allocator.target_weights(lr, prev, mask_t, mh, **kw)
         w = np.where(mask_t, np.asarray(w, dtype=np.float64), 0.0)
         self.decisions.append((self.datetime.date(0), w.copy()))
         out = np.zeros(len(self.datas), dtype=np.float64)
@@ -155,7 +162,7 @@ class _BundleStrategy(AllocatorStrategy):
             raise BundleError(f"bundle {b.path} was trained for top_k={k}, not "
                               f"top_k={self.p.top_k}; use that bundle's K or retrain")
         self.bundle = b
-        return allocator_from_bundle(b)
+        return allocator_from_bundle(b, macro=self.p.macro)
 
     def _bundle_for_feeds(self, variant: str | None = None):
         """Load the bundle, check its bar size and match the feeds to its tickers by name."""

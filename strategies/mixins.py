@@ -3,7 +3,8 @@
 * :class:`TradeWindowMixin`: decide only from ``trade_start`` on (param ``trade_start``).
   Requires: the strategy clock (``self.datetime``: the date of the current bar, whichever feeds
   have one). Sets: nothing; :meth:`in_trade_window` is read by ``next()``.
-* :class:`RebalanceBandMixin`: a no-trade region (param ``rebalance_band``).
+* :class:`RebalanceBandMixin`: a no-trade region (param ``rebalance_band``; the rule is
+  :func:`models.common.execution.within_band`, shared with the System 1 environment).
   Requires: ``self.current_weights()`` and ``self.p.cash_buffer`` (a TargetWeightStrategy).
   Sets: nothing; :meth:`within_band` says whether a target is close enough to the holdings to
   skip the trade.
@@ -17,6 +18,8 @@ from __future__ import annotations
 import backtrader as bt
 import numpy as np
 import pandas as pd
+
+from models.common.execution import within_band
 
 
 class TradeWindowMixin(bt.Strategy):
@@ -39,18 +42,33 @@ class TradeWindowMixin(bt.Strategy):
 
 class RebalanceBandMixin(bt.Strategy):
     """No-trade region: a target whose every ``|held weight - invested target|`` is at most
-    ``rebalance_band`` is not traded (the invested target is ``target x (1 - cash_buffer)``)."""
+    ``rebalance_band`` is not traded (the invested target is ``target x (1 - cash_buffer)``).
+
+    The rule is :func:`models.common.execution.within_band`, the one the System 1 training
+    environment applies with ``EnvConfig.rebalance_band``. A strategy may set
+    :attr:`rebalance_band_default` (e.g. the band its policy was trained with); it applies when
+    the param is None.
+    """
 
     params = (
-        # No-trade band in portfolio weight; None = off (strategies say what None means for them).
+        # No-trade band in portfolio weight; None = the strategy's rebalance_band_default (off
+        # unless the strategy sets one; strategies say what None means for them).
         ('rebalance_band', None),
     )
 
-    def within_band(self, target) -> bool:
-        """True if every held weight is within ``rebalance_band`` of its invested target."""
+    #: band used when the param ``rebalance_band`` is None (None = always trade)
+    rebalance_band_default: float | None = None
+
+    def band(self) -> float | None:
+        """The band in force: the param, else :attr:`rebalance_band_default` (None = off)."""
         band = self.p.rebalance_band
+        return self.rebalance_band_default if band is None else band
+
+    def within_band(self, target) -> bool:
+        """True if every held weight is within the band of its invested target."""
+        band = self.band()
         if band is None:
             return False
         held = np.fromiter(self.current_weights().values(), dtype=float)
         invested = np.asarray(target, dtype=float) * (1.0 - float(self.p.cash_buffer))
-        return bool(np.max(np.abs(held - invested), initial=0.0) <= float(band))
+        return within_band(held, invested, float(band))

@@ -13,6 +13,13 @@ the same rules the Backtrader strategies follow (a parity test checks the two ag
 
 Weights are fractions of portfolio value, may be negative (shorts) and need not sum to one: the
 remainder is cash earning zero.
+
+Turnover control, one rule each for the environments and the strategies:
+
+* :func:`within_band`: the no-trade band (a target within ``band`` of the holdings, weight by
+  weight, is not traded; :class:`strategies.mixins.RebalanceBandMixin` and the System 1 env);
+* :func:`smooth_target`: partial adjustment of a target toward the holdings (the System 1 env
+  and :class:`models.portfolio.allocators.PolicyAllocator`).
 """
 
 from __future__ import annotations
@@ -102,3 +109,54 @@ def bar_returns(open_: np.ndarray, close: np.ndarray) -> tuple[np.ndarray, np.nd
         intra = c[1:] / o[1:] - 1.0
     return (np.nan_to_num(gap, nan=0.0, posinf=0.0, neginf=0.0),
             np.nan_to_num(intra, nan=0.0, posinf=0.0, neginf=0.0))
+
+
+def drifted_weights(weights: np.ndarray, rets: np.ndarray) -> np.ndarray:
+    """Weights after the holdings move by ``rets`` (clean returns, no NaN) without trading:
+    ``w * (1 + r) / (1 + w . r)``; all zeros if the portfolio is wiped out."""
+    return _drift(np.asarray(weights, dtype=np.float64), np.asarray(rets, dtype=np.float64))[1]
+
+
+def within_band(held: np.ndarray, target: np.ndarray, band: float) -> bool:
+    """The no-trade band: True if every ``|held_i - target_i| <= band`` (then skip the trade).
+
+    ``held`` are the weights held at the decision close and ``target`` the weights that would be
+    traded to, on the same scale (a strategy that keeps a cash buffer passes its invested
+    target, ``target x (1 - cash_buffer)``). The one rule of both systems' strategies
+    (:class:`strategies.mixins.RebalanceBandMixin`) and of the System 1 environment
+    (``EnvConfig.rebalance_band``). ``band = 0`` only skips a target equal to the holdings.
+    """
+    h = np.asarray(held, dtype=np.float64).reshape(-1)
+    t = np.asarray(target, dtype=np.float64).reshape(-1)
+    return bool(np.max(np.abs(h - t), initial=0.0) <= float(band))
+
+
+def smooth_target(held: np.ndarray, target: np.ndarray, smoothing: float,
+                  mask: np.ndarray | None = None) -> np.ndarray:
+    """Partial adjustment: ``smoothing * h + (1 - smoothing) * target``.
+
+    ``h`` are the weights held at the decision close on the assets available now (``mask``),
+    scaled to sum to one: the fraction of the invested book in each asset. The environment's
+    holdings already sum to one; a strategy's are short of one by its cash buffer, and an asset
+    that can no longer be traded is dropped from both. With nothing held on an available
+    asset (e.g. a strategy's first decision, in cash) the target is returned unchanged, as it
+    is for ``smoothing = 0``. A long-only target summing to one stays so; the result may hold
+    more than K assets (the holdings fade out over several weeks).
+
+    Args:
+        held: (N,) weights held at the close of the decision bar (NaN counts as 0).
+        target: (N,) target weights (e.g. the Top-K projection of the policy's action).
+        smoothing: in [0, 1); 0 = trade to ``target``.
+        mask: (N,) availability at the decision bar; None = every asset.
+    """
+    tgt = np.asarray(target, dtype=np.float64).reshape(-1)
+    s = float(smoothing)
+    if s == 0.0:
+        return tgt
+    h = np.nan_to_num(np.asarray(held, dtype=np.float64).reshape(-1), nan=0.0)
+    if mask is not None:
+        h = np.where(np.asarray(mask, dtype=bool).reshape(-1), h, 0.0)
+    total = h.sum()
+    if not total > 0.0:
+        return tgt
+    return s * (h / total) + (1.0 - s) * tgt

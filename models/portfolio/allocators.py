@@ -12,6 +12,12 @@ shape, optional) is the availability mask of those rows (default: finite returns
 ``history_needed`` rows are used, so passing the full history up to t or a truncated one gives
 the same weights (tested).
 
+A policy trained with yield features (``EnvConfig.macro_features``; :mod:`models.portfolio.macro`)
+also needs the bar's date: such an allocator has ``uses_dates = True`` and is called as
+``target_weights(..., date=<date of bar t>)``; it reads the last yields dated on or before it
+from the ``macro`` DataFrame it was built with. Every other allocator has ``uses_dates = False``
+and takes no date.
+
 Inference runs on one torch thread (:data:`INFERENCE_THREADS`): the networks are tiny, and with
 torch's default thread count a tiny ``bmm`` on a busy machine takes 15 ms instead of 0.2 ms.
 The count is set for each call and restored after (training keeps its own setting).
@@ -26,6 +32,7 @@ import numpy as np
 from feeds.errors import BundleError, ConfigError, DataError
 from models.portfolio.config import EnvConfig
 from models.portfolio.features import FeatureBuilder
+from models.common.execution import smooth_target
 from models.common.ppo import ObsNormalizer, policy_action
 from models.common.threads import torch_threads
 from models.portfolio.projection import topk_project
@@ -56,6 +63,7 @@ class Allocator:
 
     history_needed: int = 1
     name: str = "allocator"
+    uses_dates: bool = False  #: target_weights needs ``date=`` (the bar's date)
 
     def target_weights(self, log_return_history: np.ndarray, prev_weights: np.ndarray,
                        mask_t: np.ndarray, mask_history: np.ndarray | None = None) -> np.ndarray:
@@ -74,8 +82,10 @@ class EqualWeightAllocator(Allocator):
         return w / w.sum() if w.any() else w
 
 
-def _forecast_last(forecaster: Any, h: np.ndarray, mask_history: np.ndarray | None) -> np.ndarray:
-    """Forecast of the log return at t+1 from the last ``lookback`` rows (NaN if too short)."""
+def _forecast_last(forecaster: Any, h: np.ndarray, mask_history: np.ndarray | None,
+                   env_config: EnvConfig | None = None) -> np.ndarray:
+    """Forecast of the log return at t+1 from the last ``lookback`` rows (NaN if too short);
+    with an ``env_config`` the forecast of the state (gated by ``forecast_gate``)."""
     L = int(forecaster.config.lookback)
     rows = h[-L:]
     mh = np.isfinite(rows) if mask_history is None else np.asarray(mask_history, bool)[-L:]
@@ -84,6 +94,9 @@ def _forecast_last(forecaster: Any, h: np.ndarray, mask_history: np.ndarray | No
     if rows.shape[0] < L:
         return np.full(h.shape[1], np.nan)
     with torch_threads(INFERENCE_THREADS):
+        if env_config is not None and env_config.forecast_gate != "none":
+            from models.portfolio.forecaster import state_forecasts
+            return state_forecasts(forecaster, rows, mh, env_config)[-1]
         return np.asarray(forecaster.forecast(rows, mh), dtype=np.float64)[-1]
 
 
@@ -127,18 +140,30 @@ class LSTMTopKAllocator(Allocator):
 class PolicyAllocator(Allocator):
     """A trained PPO policy + Top-K projection; with a forecaster it is the hybrid variant.
 
+    The action is the policy's deterministic one (its mean; no observation noise, whatever
+    ``env_config.obs_noise`` the policy was trained with), so repeated calls give the same
+    weights. With ``env_config.smoothing = s > 0`` the projected weights are smoothed toward
+    ``prev_weights`` (the weights held at the close) exactly as in the training env:
+    ``s * held + (1 - s) * projected`` (:func:`models.common.execution.smooth_target`). The
+    no-trade band (``env_config.rebalance_band``) is the strategy's to apply
+    (:class:`strategies.mixins.RebalanceBandMixin`): an allocator always returns a target.
+
     Args:
         model: SB3 PPO model.
         obs_norm: frozen observation statistics (:class:`models.portfolio.train.ObsNormalizer`).
         builder: the feature builder the policy was trained with.
-        env_config: the env config it was trained with (window, top_k, tau, logit_scale).
+        env_config: the env config it was trained with (window, top_k, tau, logit_scale; the
+            forecast gate: ``forecast_gate="mc_dropout"`` gates the forecasts as in training).
         forecaster: LSTM forecaster (hybrid) or None (PPO-only).
+        macro: daily DGS10/DGS2 yields indexed by date
+            (:func:`models.portfolio.macro.load_yields`); required iff the policy was trained
+            with a yield feature (then pass ``date=`` to :meth:`target_weights`).
     """
 
     name = "policy"
 
     def __init__(self, model: Any, obs_norm: ObsNormalizer, builder: FeatureBuilder,
-                 env_config: EnvConfig, forecaster: Any = None) -> None:
+                 env_config: EnvConfig, forecaster: Any = None, macro: Any = None) -> None:
         if builder.layout.use_forecasts != (forecaster is not None):
             raise ConfigError("the feature layout uses forecasts iff a forecaster is given "
                               f"(layout use_forecasts={builder.layout.use_forecasts})")
@@ -147,14 +172,52 @@ class PolicyAllocator(Allocator):
         need = env_config.window
         if forecaster is not None:
             need = max(need, int(forecaster.config.lookback))
+        self.macro = self._check_macro(builder, macro)
+        if builder.macro is not None:
+            need = max(need, builder.macro.history_needed)
+            self.uses_dates = builder.macro.needs_yields
         self.history_needed = need
 
-    def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None):
+    @staticmethod
+    def _check_macro(builder: FeatureBuilder, macro: Any) -> Any:
+        """The yields (checked) when the state has yield features; ConfigError if missing."""
+        spec = builder.macro
+        if builder.layout.n_macro and spec is None:
+            raise ConfigError("the feature layout has a macro block but the builder has no "
+                              "MacroSpec; load the policy from its bundle")
+        if spec is None or not spec.needs_yields:
+            return None
+        from models.portfolio.macro import YIELD_FEATURES, check_yields
+        if macro is None:
+            used = ", ".join(f for f in spec.features if f in YIELD_FEATURES)
+            raise ConfigError(f"this policy was trained with yield features ({used}); give it "
+                              "the yields: macro=models.portfolio.macro.load_yields() (in a "
+                              "strategy: the macro parameter)")
+        return check_yields(macro)
+
+    def _macro_row(self, h: np.ndarray, mask_history: np.ndarray | None, date: Any):
+        """Raw macro features at t (None without a macro block)."""
+        spec = self.builder.macro
+        if spec is None:
+            return None
+        from models.portfolio.macro import macro_at
+        mh = np.isfinite(h) if mask_history is None else np.asarray(mask_history, bool)
+        if mh.shape[0] < h.shape[0] or mh.shape[1:] != h.shape[1:]:
+            raise DataError(f"mask_history shape {mh.shape} does not match history {h.shape}")
+        mh = mh[mh.shape[0] - h.shape[0]:]
+        return macro_at(spec, h, mh & np.isfinite(h), date, self.macro)
+
+    def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None,
+                       date=None):
         h, p, m = _check(log_return_history, prev_weights, mask_t, self.builder.layout.n_assets)
-        fc = (_forecast_last(self.forecaster, h, mask_history)
+        fc = (_forecast_last(self.forecaster, h, mask_history, self.env_config)
               if self.forecaster is not None else None)
-        obs = self.builder.observation(h[-self.env_config.window:], p, fc, m)
-        return self.weights_for_observation(obs, m)
+        obs = self.builder.observation(h[-self.env_config.window:], p, fc, m,
+                                       self._macro_row(h, mask_history, date))
+        w = self.weights_for_observation(obs, m)
+        if self.env_config.smoothing > 0:  # as the training env does (EnvConfig.smoothing)
+            w = smooth_target(p, w, self.env_config.smoothing, m)
+        return w
 
     @classmethod
     def _parts(cls, bundle: Any, **parts: Any) -> dict[str, Any]:
@@ -186,15 +249,15 @@ class HybridAllocator(PolicyAllocator):
 
     def __init__(self, bundle: Any = None, *, forecaster: Any = None, model: Any = None,
                  obs_norm: ObsNormalizer | None = None, builder: FeatureBuilder | None = None,
-                 env_config: EnvConfig | None = None) -> None:
+                 env_config: EnvConfig | None = None, macro: Any = None) -> None:
         p = self._parts(bundle, forecaster=forecaster, model=model, obs_norm=obs_norm,
                         builder=builder, env_config=env_config)
         super().__init__(p["model"], p["obs_norm"], p["builder"], p["env_config"],
-                         p["forecaster"])
+                         p["forecaster"], macro=macro)
 
     @classmethod
-    def from_bundle(cls, bundle: Any) -> "HybridAllocator":
-        return cls(bundle)
+    def from_bundle(cls, bundle: Any, macro: Any = None) -> "HybridAllocator":
+        return cls(bundle, macro=macro)
 
 
 class PPOAllocator(PolicyAllocator):
@@ -204,17 +267,21 @@ class PPOAllocator(PolicyAllocator):
 
     def __init__(self, bundle: Any = None, *, model: Any = None,
                  obs_norm: ObsNormalizer | None = None, builder: FeatureBuilder | None = None,
-                 env_config: EnvConfig | None = None) -> None:
+                 env_config: EnvConfig | None = None, macro: Any = None) -> None:
         p = self._parts(bundle, model=model, obs_norm=obs_norm, builder=builder,
                         env_config=env_config)
-        super().__init__(p["model"], p["obs_norm"], p["builder"], p["env_config"], None)
+        super().__init__(p["model"], p["obs_norm"], p["builder"], p["env_config"], None,
+                         macro=macro)
 
     @classmethod
-    def from_bundle(cls, bundle: Any) -> "PPOAllocator":
-        return cls(bundle)
+    def from_bundle(cls, bundle: Any, macro: Any = None) -> "PPOAllocator":
+        return cls(bundle, macro=macro)
 
 
-def allocator_from_bundle(bundle: Any) -> Allocator:
-    """The allocator matching a bundle's variant."""
-    return {"hybrid": HybridAllocator, "ppo": PPOAllocator,
-            "lstm": LSTMTopKAllocator}[bundle.variant].from_bundle(bundle)
+def allocator_from_bundle(bundle: Any, macro: Any = None) -> Allocator:
+    """The allocator matching a bundle's variant; ``macro``: the yields a policy trained with
+    yield features needs (:func:`models.portfolio.macro.load_yields`; ignored otherwise)."""
+    if bundle.variant == "lstm":
+        return LSTMTopKAllocator.from_bundle(bundle)
+    return {"hybrid": HybridAllocator, "ppo": PPOAllocator}[bundle.variant].from_bundle(
+        bundle, macro=macro)

@@ -77,6 +77,13 @@ class Bundle:
         return self.builder.layout if self.builder is not None else None
 
     @property
+    def needs_yields(self) -> bool:
+        """The policy's state has yield features: its allocator needs ``macro=`` yields
+        (:func:`models.portfolio.macro.load_yields`) and the bar dates."""
+        spec = self.builder.macro if self.builder is not None else None
+        return bool(spec is not None and spec.needs_yields)
+
+    @property
     def seed(self) -> int:
         return int(self.manifest.get("seed", 0))
 
@@ -102,6 +109,33 @@ class Bundle:
                              for k in a if a[k] != b[k])
             raise BundleError(f"{where} was trained with a different env config ({diff}); "
                               f"{RETRAIN}")
+
+
+def _features_dict(builder: FeatureBuilder) -> dict[str, Any]:
+    """The manifest's ``features`` entry: layout and training statistics (and, with a macro
+    block, the :class:`models.portfolio.macro.MacroSpec` and the macro statistics)."""
+    d: dict[str, Any] = {"layout": builder.layout.to_dict(), "ret_mean": builder.ret_mean.tolist(),
+                         "ret_std": builder.ret_std.tolist(), "clip": builder.clip}
+    if builder.layout.n_macro:
+        if builder.macro is None:
+            raise BundleError("the feature builder has a macro block but no MacroSpec; build it "
+                              "with EnvArrays.feature_builder")
+        d.update(macro=builder.macro.to_dict(), macro_mean=builder.macro_mean.tolist(),
+                 macro_std=builder.macro_std.tolist())
+    return d
+
+
+def _builder_from(fd: dict[str, Any]) -> FeatureBuilder:
+    """Inverse of :func:`_features_dict`."""
+    layout = FeatureLayout.from_dict(fd["layout"])
+    kw: dict[str, Any] = {}
+    if layout.n_macro:
+        from models.portfolio.macro import MacroSpec
+        kw = {"macro": MacroSpec.from_dict(fd["macro"]),
+              "macro_mean": np.asarray(fd["macro_mean"], dtype=np.float64),
+              "macro_std": np.asarray(fd["macro_std"], dtype=np.float64)}
+    return FeatureBuilder(layout, np.asarray(fd["ret_mean"]), np.asarray(fd["ret_std"]),
+                          clip=float(fd.get("clip", 10.0)), **kw)
 
 
 def save_bundle(path: str | os.PathLike, *, variant: str, tickers: Sequence[str],
@@ -155,9 +189,7 @@ def save_bundle(path: str | os.PathLike, *, variant: str, tickers: Sequence[str]
         "configs": {"env": env_config.to_dict(),
                     "ppo": ppo_config.to_dict() if ppo_config else None,
                     "lstm": lstm_config.to_dict() if lstm_config else None},
-        "features": None if builder is None else {
-            "layout": builder.layout.to_dict(), "ret_mean": builder.ret_mean.tolist(),
-            "ret_std": builder.ret_std.tolist(), "clip": builder.clip},
+        "features": None if builder is None else _features_dict(builder),
         "extra": extra or {},
     })
     dest = write_bundle(path, write_files, manifest)
@@ -184,10 +216,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         lstm_config = LSTMConfig.from_dict(cfgs["lstm"]) if cfgs.get("lstm") else None
         builder = None
         if m.get("features"):
-            fd = m["features"]
-            builder = FeatureBuilder(FeatureLayout.from_dict(fd["layout"]),
-                                     np.asarray(fd["ret_mean"]), np.asarray(fd["ret_std"]),
-                                     clip=float(fd.get("clip", 10.0)))
+            builder = _builder_from(m["features"])
         tickers = list(m["tickers"])
     except (KeyError, TypeError, ValueError) as e:
         raise BundleError(f"bundle {p}: manifest.json is incomplete ({e!r}); {RETRAIN}") from None

@@ -13,7 +13,8 @@ import numpy as np
 from gymnasium import spaces
 
 from feeds.errors import ConfigError, DataError
-from models.common.execution import bar_returns, execute_clean
+from models.common.execution import (bar_returns, drifted_weights, execute_clean,
+                                     smooth_target, within_band)
 from models.portfolio.config import EnvConfig
 from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
 from models.portfolio.projection import project_clean, topk_project
@@ -46,12 +47,31 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Observation Space
     ``Box(-clip, clip, (layout.size,), float32)`` from :class:`models.portfolio.features.FeatureBuilder`:
     the last L weekly log returns (z-scored with training-window statistics), the weights held
-    at the close of t, the LSTM forecasts for t+1 (hybrid only), and the availability mask.
+    at the close of t, the LSTM forecasts for t+1 (hybrid only; gated by ``forecast_gate`` in
+    the arrays of :func:`build_env_arrays`), the availability mask, and the macro features of
+    t (only with ``macro_features``; :mod:`models.portfolio.macro`).
 
     ## Rewards
     ``log(1 + net)`` with ``net = growth - 1 - sparsity * #{i: w_i > 0} / N`` where ``growth`` is
     V(close t+1) / V(close t) net of the proportional cost ``tc * sum |w - w_drifted|``. With
-    ``reward_clip > 0`` the reward is clipped to ``[-reward_clip, reward_clip]``.
+    ``turnover_penalty > 0`` the reward is then lowered by ``turnover_penalty * 0.5 *
+    sum |w - w_drifted|`` (the one-way turnover: half of ``info["turnover"]``), a training
+    signal only: ``growth`` and ``equity`` are not affected. With ``reward_clip > 0`` the reward
+    is finally clipped to ``[-reward_clip, reward_clip]``.
+
+    ## Turnover control (opt-in; the same rules as the Backtrader strategies)
+    The traded target ``w`` is built from the projection ``p`` in two steps, both off by
+    default (the paper). ``smoothing = s > 0``: ``w = s * h + (1 - s) * p`` with ``h`` the
+    weights held at the close of t on the assets available at t
+    (:func:`models.common.execution.smooth_target`, also applied by
+    :class:`models.portfolio.allocators.PolicyAllocator`); ``w`` may hold more than K assets.
+    ``rebalance_band = b > 0``: if every ``|h_i - w_i| <= b``
+    (:func:`models.common.execution.within_band`, the rule of
+    :class:`strategies.mixins.RebalanceBandMixin`) nothing is traded that week: the weights
+    drifted over the gap are kept, no cost is paid, and ``info["weights"]`` are those drifted
+    weights. The sparsity penalty counts the assets of ``w``. Observation noise
+    (``obs_noise``) is added after the observation normalisation, by
+    :class:`models.portfolio.noise.ObsNoise` during training only, never here.
 
     ## Starting State
     Decision bar ``t = start`` (plus a random offset in ``[0, random_start]`` drawn from
@@ -85,6 +105,9 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     (required iff ``config.use_forecasts``). config: :class:`EnvConfig`. start, end: the
     episode's rows ``[start, end)``. builder: a :class:`FeatureBuilder` (default: statistics from
     rows ``[0, end)`` -- pass one fitted on the training window when ``end`` is not its end).
+    macro: (T, M) raw macro features, row t known at the close of t
+    (:func:`models.portfolio.macro.macro_features`; required iff ``config.macro_features``);
+    the observation's macro block is their z-score with the builder's statistics.
 
     ## Info
     ``weights`` (target), ``weights_close``, ``turnover``, ``cost``, ``growth``, ``equity``, ``t``.
@@ -95,7 +118,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     def __init__(self, open: np.ndarray, close: np.ndarray, log_returns: np.ndarray,
                  mask: np.ndarray, forecasts: np.ndarray | None = None,
                  config: EnvConfig | None = None, start: int = 0, end: int | None = None,
-                 builder: FeatureBuilder | None = None) -> None:
+                 builder: FeatureBuilder | None = None,
+                 macro: np.ndarray | None = None) -> None:
         super().__init__()
         self.config = cfg = config or EnvConfig()
         close = np.asarray(close, dtype=np.float64)
@@ -125,15 +149,21 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         if int(cfg.top_k) < 1:
             raise ConfigError(f"top-K projection needs k >= 1, got {cfg.top_k}")
         self._k, self._tau = int(cfg.top_k), float(cfg.tau)
-        layout = FeatureLayout(N, cfg.window, cfg.use_forecasts)
+        macro = _check_macro(macro, cfg, T)
+        layout = FeatureLayout(N, cfg.window, cfg.use_forecasts,
+                               0 if macro is None else macro.shape[1])
         if builder is None:
-            builder = FeatureBuilder(layout, *fit_stats(self.log_returns[:end], self.mask[:end]))
+            mstats = {} if macro is None else dict(zip(("macro_mean", "macro_std"),
+                                                       fit_stats(macro[:end])))
+            builder = FeatureBuilder(layout, *fit_stats(self.log_returns[:end], self.mask[:end]),
+                                     **mstats)
         if builder.layout != layout:
             raise ConfigError(f"feature builder layout {builder.layout} does not match {layout}")
         self.builder = builder
         # z-scoring is row-wise with fixed training statistics, so it can be done once up front
         self._z = builder.zscore(self.log_returns)
         self._zf = builder.zscore(self.forecasts) if self.forecasts is not None else None
+        self._zm = builder.zscore_macro(macro) if macro is not None else None
         self.action_space = spaces.Box(-1.0, 1.0, shape=(N,), dtype=np.float32)
         self.observation_space = spaces.Box(-builder.clip, builder.clip, shape=(layout.size,),
                                             dtype=np.float32)
@@ -171,7 +201,9 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     def _obs(self) -> np.ndarray:
         t, L = self._t, self.config.window
         zf = self._zf[t] if self._zf is not None else None
-        return self.builder.assemble(self._z[max(0, t - L + 1): t + 1], self._w, zf, self.mask[t])
+        zm = self._zm[t] if self._zm is not None else None
+        return self.builder.assemble(self._z[max(0, t - L + 1): t + 1], self._w, zf, self.mask[t],
+                                     zm)
 
     def weights_for(self, action: np.ndarray) -> np.ndarray:
         """Target weights for an action at the current decision bar."""
@@ -204,10 +236,16 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         # re-checking and re-cleaning arrays cleaned once in __init__ (bit-identical, tested)
         target = project_clean(np.asarray(action, dtype=np.float64).reshape(-1) * cfg.logit_scale,
                                self._k, self._tau, self.mask[t])
+        if cfg.smoothing > 0:  # turnover control (off by default: the paper)
+            target = smooth_target(self._w, target, cfg.smoothing, self.mask[t])
+        if cfg.rebalance_band > 0 and within_band(self._w, target, cfg.rebalance_band):
+            target = drifted_weights(self._w, self.gap[t])  # no trade: hold what drifted
         res = execute_clean(self._w, target, self.gap[t], self.intra[t], cfg.tc)
         nnz = int(np.count_nonzero(target))
         net = res.growth - 1.0 - cfg.sparsity * nnz / self.n_assets
         reward = float(np.log(max(1.0 + net, 1e-12)))
+        if cfg.turnover_penalty > 0:  # training signal only; equity and growth are unaffected
+            reward -= cfg.turnover_penalty * 0.5 * res.turnover
         if cfg.reward_clip > 0:
             c = cfg.reward_clip
             reward = float(min(max(reward, -c), c))
@@ -226,9 +264,27 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._obs(), reward, terminated, truncated, info
 
 
+def _check_macro(macro: np.ndarray | None, cfg: EnvConfig, T: int) -> np.ndarray | None:
+    """The (T, M) macro array the config uses (None without macro features)."""
+    if not cfg.macro_features:
+        return None
+    if macro is None:
+        raise ConfigError(f"EnvConfig.macro_features={list(cfg.macro_features)} needs a macro "
+                          "array: build the arrays with build_env_arrays(panel, env_config=...)")
+    macro = np.asarray(macro, dtype=np.float64)
+    if macro.ndim != 2 or macro.shape[0] != T or macro.shape[1] < 1:
+        raise DataError(f"macro has shape {macro.shape}, expected ({T}, M) with M >= 1")
+    return macro
+
+
 @dataclass(frozen=True)
 class EnvArrays:
-    """NumPy arrays of a panel, as :class:`PortfolioEnv` needs them (rows = weeks)."""
+    """NumPy arrays of a panel, as :class:`PortfolioEnv` needs them (rows = weeks).
+
+    ``forecasts`` are the forecasts of the state (gated when the config asks for it);
+    ``macro`` (T, M) the raw macro features and ``macro_spec`` their
+    :class:`models.portfolio.macro.MacroSpec` (None without macro features).
+    """
 
     open: np.ndarray
     close: np.ndarray
@@ -237,13 +293,36 @@ class EnvArrays:
     forecasts: np.ndarray | None
     dates: np.ndarray
     tickers: tuple[str, ...]
+    macro: np.ndarray | None = None
+    macro_spec: Any = None
 
     def env_kwargs(self) -> dict[str, Any]:
         return {"open": self.open, "close": self.close, "log_returns": self.log_returns,
-                "mask": self.mask, "forecasts": self.forecasts}
+                "mask": self.mask, "forecasts": self.forecasts, "macro": self.macro}
+
+    def feature_builder(self, env_config: EnvConfig, start: int, end: int) -> FeatureBuilder:
+        """The FeatureBuilder of ``env_config`` with statistics from rows ``[start, end)``
+        only (the training window): returns per asset, and the macro columns when the config
+        has macro features (these arrays must then hold them)."""
+        s, e = int(start), int(end)
+        n = self.close.shape[1]
+        macro = _check_macro(self.macro, env_config, self.close.shape[0])
+        layout = FeatureLayout(n, env_config.window, env_config.use_forecasts,
+                               0 if macro is None else macro.shape[1])
+        kw: dict[str, Any] = {}
+        if macro is not None:
+            spec = self.macro_spec
+            if spec is not None and set(spec.features) != set(env_config.macro_features):
+                raise ConfigError(f"these arrays hold the macro features {list(spec.features)}, "
+                                  f"the config asks for {list(env_config.macro_features)}: "
+                                  "rebuild them with build_env_arrays(panel, env_config=...)")
+            kw["macro"] = spec
+            kw["macro_mean"], kw["macro_std"] = fit_stats(macro[s:e])
+        return FeatureBuilder(layout, *fit_stats(self.log_returns[s:e], self.mask[s:e]), **kw)
 
 
-def build_env_arrays(panel, forecaster=None, forecasts: np.ndarray | None = None) -> EnvArrays:
+def build_env_arrays(panel, forecaster=None, forecasts: np.ndarray | None = None, *,
+                     env_config: EnvConfig | None = None, yields=None) -> EnvArrays:
     """Turn a :class:`feeds.panel.WeeklyPanel` into :class:`EnvArrays`.
 
     Args:
@@ -251,14 +330,40 @@ def build_env_arrays(panel, forecaster=None, forecasts: np.ndarray | None = None
         forecaster: optional fitted forecaster with ``forecast(log_returns, mask) -> (T, N)``
             (row t forecasts t+1 from rows <= t; walk-forward causal).
         forecasts: precomputed (T, N) forecasts instead of ``forecaster``.
+        env_config: the env config the arrays are for (None = the paper's state). With
+            ``forecast_gate="mc_dropout"`` (and ``use_forecasts``) the forecasts are the gated
+            ones of :func:`models.portfolio.forecaster.state_forecasts` (``forecaster`` is then
+            required); with ``macro_features`` the raw macro features are computed
+            (:mod:`models.portfolio.macro`), using the panel's asset classes.
+        yields: daily DGS10/DGS2 (:func:`models.portfolio.macro.load_yields`); required iff the
+            config has a yield feature.
     """
     lr = panel.log_returns.to_numpy(dtype=np.float64)
     mask = panel.mask.to_numpy(dtype=bool)
+    cfg = env_config or EnvConfig()
+    if cfg.use_forecasts and cfg.forecast_gate != "none":
+        if forecaster is None:
+            raise ConfigError(f"forecast_gate={cfg.forecast_gate!r} needs the LSTM forecaster: "
+                              "build_env_arrays(panel, forecaster=..., env_config=...)")
+        from models.portfolio.forecaster import state_forecasts
+        forecasts = state_forecasts(forecaster, lr, mask, cfg)
     if forecasts is None and forecaster is not None:
         forecasts = np.asarray(forecaster.forecast(lr, mask), dtype=np.float64)
     if forecasts is not None and forecasts.shape != lr.shape:
         raise DataError(f"forecasts have shape {forecasts.shape}, expected {lr.shape}")
+    macro, spec = None, None
+    if cfg.macro_features:
+        from models.portfolio import macro as M
+        spec = M.MacroSpec.from_config(cfg, panel.tickers, panel.asset_class)
+        rows = None
+        if spec.needs_yields:
+            if yields is None:
+                raise ConfigError(f"macro_features {list(cfg.macro_features)} need the Treasury "
+                                  "yields: build_env_arrays(..., yields=models.portfolio.macro."
+                                  "load_yields())")
+            rows = M.yields_asof(yields, panel.index)
+        macro = M.macro_features(spec, lr, mask & np.isfinite(lr), rows)
     return EnvArrays(open=panel.open.to_numpy(dtype=np.float64),
                      close=panel.close.to_numpy(dtype=np.float64), log_returns=lr, mask=mask,
                      forecasts=forecasts, dates=panel.index.to_numpy(),
-                     tickers=tuple(panel.tickers))
+                     tickers=tuple(panel.tickers), macro=macro, macro_spec=spec)

@@ -46,105 +46,34 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from feeds.errors import BundleError, DataError
+from feeds.errors import BundleError, ConfigError, DataError
 from models.common.threads import torch_threads
+from models.portfolio import lstm_net
+from models.portfolio.lstm_net import (
+    _FORECAST_CHUNK,
+    _LSTM_NAMES,
+    _MIN_EXTRA_ROWS,
+    _PARAM_NAMES,
+    _asset_stats,
+    _available,
+    _check_inputs,
+    _check_length,
+    _EarlyStopping,
+    _split_ends,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from models.portfolio.config import LSTMConfig
+    from models.portfolio.config import EnvConfig, LSTMConfig
 
 logger = logging.getLogger(__name__)
 
-# Windows processed at once by ``forecast`` (per chunk memory ~ N * chunk * 4H floats per step).
-_FORECAST_CHUNK = 512
-# Extra weeks beyond ``lookback`` a training window must have (train + validation windows).
-_MIN_EXTRA_ROWS = 2
-
-_PARAM_NAMES = ("w_ih", "w_hh", "b", "w_out", "b_out")
-_LSTM_NAMES = ("w_ih", "w_hh", "b")  # the recurrence's parameters (the head: w_out, b_out)
-
-
-def _check_length(avail: np.ndarray, L: int) -> int:
-    """Rows an asset needs (lookback + 2); DataError unless some asset has that many."""
-    T = avail.shape[0]
-    need = L + _MIN_EXTRA_ROWS
-    counts = avail.sum(axis=0)
-    if T < need or not (counts >= need).any():
-        raise DataError(
-            f"LSTM forecaster needs at least {need} weeks of available returns for some asset "
-            f"(lookback {L} + {_MIN_EXTRA_ROWS}); got {T} weeks, at most "
-            f"{int(counts.max(initial=0))} available for any asset")
-    return need
-
-
-def _asset_stats(r: np.ndarray, avail: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-asset mean and std of the available rows (NaN mean / std 1 where none or constant)."""
-    n = r.shape[1]
-    mean = np.full(n, np.nan)
-    std = np.ones(n)
-    for j in range(n):
-        col = r[avail[:, j], j]
-        if col.size:
-            mean[j] = col.mean()
-            s = col.std()
-            std[j] = s if np.isfinite(s) and s > 1e-12 else 1.0
-    return mean, std
-
-
-def _split_ends(T: int, L: int, val_frac: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Window ends ``t in [L-1, T-2]`` (target row t+1), split chronologically: the last
-    ``val_frac`` of them (at least one when ``val_frac > 0``) validate."""
-    ends = torch.arange(L - 1, T - 1)
-    n_win = len(ends)
-    n_val = int(round(val_frac * n_win))
-    n_val = min(max(n_val, 1 if val_frac > 0 else 0), n_win - 1)
-    return ends[: n_win - n_val], ends[n_win - n_val:]
-
-
-class _EarlyStopping:
-    """Per-asset early stopping: keep each asset's best parameters by its own criterion and
-    stop it after ``patience`` epochs without improvement (``active`` = still training)."""
-
-    def __init__(self, params: dict, trained: torch.Tensor, patience: int) -> None:
-        n = trained.shape[0]
-        self.best = {k: v.detach().clone() for k, v in params.items()}
-        self.best_loss = torch.full((n,), float("inf"))
-        self.best_epoch = torch.full((n,), -1, dtype=torch.long)
-        self.stopped = torch.full((n,), -1, dtype=torch.long)
-        self.active = trained.clone()
-        self.bad = torch.zeros(n, dtype=torch.long)
-        self.patience = patience
-
-    def update(self, epoch: int, crit: torch.Tensor, params: dict) -> None:
-        improved = self.active & (crit < self.best_loss)
-        for k in _PARAM_NAMES:
-            self.best[k][improved] = params[k].detach()[improved]
-        self.best_loss = torch.where(improved, crit, self.best_loss)
-        self.best_epoch = torch.where(improved, torch.tensor(epoch), self.best_epoch)
-        self.bad = torch.where(improved, torch.zeros_like(self.bad), self.bad + 1)
-        newly = self.active & (self.bad >= self.patience)
-        self.stopped = torch.where(newly, torch.tensor(epoch), self.stopped)
-        self.active = self.active & ~newly
+__all__ = ["LSTMForecaster", "gate_forecasts", "state_forecasts"]
 
 
 def _progress_bar(total: int):
     """Progress over epochs: a bar on a terminal, plain periodic lines in a log."""
     from models.common.progress import Progress
     return Progress(total, "LSTM fit", "epochs")
-
-
-def _available(log_returns: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Boolean (T, N): the row is usable (mask True and the value finite)."""
-    return np.asarray(mask, dtype=bool) & np.isfinite(log_returns)
-
-
-def _check_inputs(log_returns: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    r = np.asarray(log_returns, dtype=np.float64)
-    m = np.asarray(mask)
-    if r.ndim != 2:
-        raise DataError(f"log returns must be a 2-D (weeks, assets) array, got shape {r.shape}")
-    if m.shape != r.shape:
-        raise DataError(f"mask shape {m.shape} does not match log returns shape {r.shape}")
-    return r, m.astype(bool)
 
 
 class LSTMForecaster:
@@ -160,7 +89,7 @@ class LSTMForecaster:
             ``"best_val_loss"``, ``"stopped_epoch"`` (lists of length N).
     """
 
-    def __init__(self, config: "LSTMConfig", seed: int = 0, num_threads: int | None = None,
+    def __init__(self, config: LSTMConfig, seed: int = 0, num_threads: int | None = None,
                  progress: bool = False):
         self.config = config
         self.seed = int(seed)
@@ -173,75 +102,15 @@ class LSTMForecaster:
         self.history_: dict = {}
         self._params: dict[str, torch.Tensor] | None = None
 
+
     # ------------------------------------------------------------------ network
     def _init_params(self, n: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
         """PyTorch nn.LSTM/nn.Linear default init: U(-1/sqrt(H), 1/sqrt(H)), per asset."""
-        h = self.config.hidden
-        k = 1.0 / math.sqrt(h)
+        return lstm_net.init_params(n, self.config.hidden, gen)
 
-        def u(*shape: int) -> torch.Tensor:
-            return (torch.rand(*shape, generator=gen, dtype=torch.float32) * 2 - 1) * k
+    _net = staticmethod(lstm_net.net)  #: (N, B, L) windows -> (N, B) next z-score
+    _windows = staticmethod(lstm_net.windows)  #: inputs, validity and targets of windows
 
-        # gate order (i, f, o, g) (nn.LSTM uses i, f, g, o); b = b_ih + b_hh.
-        return {
-            "w_ih": u(n, 4 * h),          # input size 1
-            "w_hh": u(n, h, 4 * h),       # stored transposed for h @ w_hh
-            "b": u(n, 4 * h) + u(n, 4 * h),
-            "w_out": u(n, h, 1),
-            "b_out": u(n, 1),
-        }
-
-    @staticmethod
-    def _net(p: dict[str, torch.Tensor], x: torch.Tensor, dropout: float = 0.0,
-             gen: torch.Generator | None = None, rows: torch.Tensor | None = None,
-             n_all: int = 0) -> torch.Tensor:
-        """x: (N, B, L) z-scored inputs -> (N, B) predicted next z-score.
-
-        ``rows`` (with ``n_all``): the recurrence runs only for these rows of a stack of
-        ``n_all`` assets (the others have stopped): ``x`` and the LSTM weights (``w_ih``,
-        ``w_hh``, ``b``) hold those rows only, the head (``w_out``, ``b_out``) all ``n_all``, and
-        the result is (n_all, B) with the stopped assets' hidden state zero. Dropout and the
-        head then run on the full layout (the same mask draws, and the same reductions in the
-        head's backward), so an active asset's values are bit-identical to computing all."""
-        n, b, _ = x.shape
-        hdim = p["w_hh"].shape[1]
-        # One baddbmm per step: [h, x_t, 1] @ [[W_hh], [w_ih], [b]]. Folding the input and bias
-        # into the recurrent matmul keeps their gradients a single bmm instead of large
-        # broadcast reductions. The g-gate columns are doubled so that one sigmoid over all
-        # gates serves: tanh(a) = 2 * sigmoid(2a) - 1 (no slicing, whose backward would
-        # zero-fill full-size gradients every step).
-        scale = x.new_ones(4 * hdim)
-        scale[3 * hdim:] = 2.0
-        w = torch.cat([p["w_hh"], p["w_ih"][:, None, :], p["b"][:, None, :]], dim=1) * scale
-        xs = torch.stack([x, torch.ones_like(x)], dim=-1).permute(2, 0, 1, 3).unbind(0)
-        h = x.new_zeros(n, b, hdim)
-        c = x.new_zeros(n, b, hdim)
-        for xt in xs:                                             # xt: (N, B, 2)
-            gates = torch.bmm(torch.cat([h, xt], dim=-1), w)
-            i, f, o, gs = torch.sigmoid(gates).chunk(4, dim=-1)
-            c = f * c + i * (2.0 * gs - 1.0)
-            h = o * torch.tanh(c)
-        if rows is not None:
-            h = h.new_zeros(n_all, b, hdim).index_put((rows,), h)
-        if dropout > 0.0:
-            keep = torch.rand(h.shape, generator=gen, dtype=h.dtype) >= dropout
-            h = h * keep / (1.0 - dropout)
-        return torch.baddbmm(p["b_out"][:, None, :], h, p["w_out"]).squeeze(-1)
-
-    # ------------------------------------------------------------------ data
-    @staticmethod
-    def _windows(z: torch.Tensor, ok: torch.Tensor, ends: torch.Tensor, L: int,
-                 with_target: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Gather windows ending at ``ends``: inputs (N, B, L), validity (N, B), target (N, B)."""
-        offs = torch.arange(-L + 1, 1)
-        idx = ends[:, None] + offs[None, :]                     # (B, L)
-        x = z[idx].permute(2, 0, 1)                             # (N, B, L)
-        valid = ok[idx].all(dim=1).T                            # (N, B)
-        y = None
-        if with_target:
-            y = z[ends + 1].T                                   # (N, B)
-            valid = valid & ok[ends + 1].T
-        return x, valid, y
 
     # ------------------------------------------------------------------ fit
     def _finish(self, stop, mean, std, trained, hist_tr, hist_va, epochs_run: int) -> None:
@@ -304,7 +173,7 @@ class LSTMForecaster:
                 run_cnt[rows] += cnt[rows]
         return run_sum, run_cnt
 
-    def fit(self, log_returns: np.ndarray, mask: np.ndarray) -> "LSTMForecaster":
+    def fit(self, log_returns: np.ndarray, mask: np.ndarray) -> LSTMForecaster:
         """Train on the training window only: (T_train, N) log returns and availability mask."""
         cfg = self.config
         L = int(cfg.lookback)
@@ -405,20 +274,10 @@ class LSTMForecaster:
     # ------------------------------------------------------------------ forecast
     def forecast(self, log_returns: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Walk-forward forecasts, (T, N): row t = forecast of the log return at t+1 (rows <= t)."""
-        if self._params is None:
-            raise RuntimeError("LSTMForecaster.forecast called before fit/load_state_dict")
-        r, m = _check_inputs(log_returns, mask)
-        T, n = r.shape
-        if n != self.n_assets_:
-            raise DataError(f"forecaster was fitted on {self.n_assets_} assets, got {n}")
-        L = int(self.config.lookback)
+        T, n, L, z, ok = self._prepare(log_returns, mask, "forecast")
         out = np.full((T, n), np.nan)
         if T < L:
             return out
-        avail = _available(r, m)
-        z_np = np.where(avail, (r - np.nan_to_num(self.mean_)) / self.std_, 0.0)
-        z = torch.as_tensor(z_np, dtype=torch.float32)
-        ok = torch.as_tensor(avail)
         ends = torch.arange(L - 1, T)
         with torch_threads(self.num_threads), torch.no_grad():
             for s in range(0, len(ends), _FORECAST_CHUNK):
@@ -429,6 +288,56 @@ class LSTMForecaster:
                 out[e.numpy()] = (pred * self.std_[:, None] + self.mean_[:, None]).T
         out[:, ~self.trained_] = np.nan
         return out
+
+    def _prepare(self, log_returns: np.ndarray, mask: np.ndarray, what: str):
+        """Checked inputs as z-scores with the training statistics: (T, N, L, z, ok)."""
+        if self._params is None:
+            raise RuntimeError(f"LSTMForecaster.{what} called before fit/load_state_dict")
+        r, m = _check_inputs(log_returns, mask)
+        T, n = r.shape
+        if n != self.n_assets_:
+            raise DataError(f"forecaster was fitted on {self.n_assets_} assets, got {n}")
+        avail = _available(r, m)
+        z_np = np.where(avail, (r - np.nan_to_num(self.mean_)) / self.std_, 0.0)
+        return (T, n, int(self.config.lookback), torch.as_tensor(z_np, dtype=torch.float32),
+                torch.as_tensor(avail))
+
+    def forecast_samples(self, log_returns: np.ndarray, mask: np.ndarray, n: int,
+                         seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Monte-Carlo dropout: mean and std over ``n`` stochastic passes, each (T, N).
+
+        Row t summarises the passes' forecasts of the log return at t+1 from rows <= t (NaN
+        where :meth:`forecast` is NaN). The passes keep the training dropout
+        (``config.dropout``) on the LSTM output before the head; pass k uses one dropout mask
+        per asset and hidden unit for every window (:func:`models.portfolio.lstm_net.mc_masks`,
+        seeded with ``seed``, default the forecaster's seed), so the same inputs give the same
+        output, and a week's samples do not depend on the other weeks computed with it. The
+        std is the sample std (``n - 1``), in log-return units like the mean.
+        """
+        if int(n) < 2:
+            raise ConfigError(f"forecast_samples needs n >= 2 passes, got {n}")
+        T, nn, L, z, ok = self._prepare(log_returns, mask, "forecast_samples")
+        mean = np.full((T, nn), np.nan)
+        std = np.full((T, nn), np.nan)
+        if T < L:
+            return mean, std
+        masks = lstm_net.mc_masks(int(n), nn, int(self.config.hidden), float(self.config.dropout),
+                                  self.seed if seed is None else int(seed))
+        ends = torch.arange(L - 1, T)
+        with torch_threads(self.num_threads), torch.no_grad():
+            for s in range(0, len(ends), _FORECAST_CHUNK):
+                e = ends[s:s + _FORECAST_CHUNK]
+                x, valid, _ = self._windows(z, ok, e, L, False)
+                out = lstm_net.mc_head(self._params, lstm_net.hidden_states(self._params, x),
+                                       masks).double()                   # (N, B, n)
+                v = valid.numpy()
+                mz = np.where(v, out.mean(dim=-1).numpy(), np.nan)
+                sz = np.where(v, out.std(dim=-1).numpy(), np.nan)
+                mean[e.numpy()] = (mz * self.std_[:, None] + self.mean_[:, None]).T
+                std[e.numpy()] = (sz * self.std_[:, None]).T
+        mean[:, ~self.trained_] = np.nan
+        std[:, ~self.trained_] = np.nan
+        return mean, std
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict:
@@ -451,7 +360,7 @@ class LSTMForecaster:
         }
         return sd
 
-    def load_state_dict(self, sd: dict) -> "LSTMForecaster":
+    def load_state_dict(self, sd: dict) -> LSTMForecaster:
         missing = [k for k in (*_PARAM_NAMES, "mean", "std", "trained") if k not in sd]
         if missing:
             raise BundleError(f"LSTM state is missing {', '.join(missing)}")
@@ -468,3 +377,41 @@ class LSTMForecaster:
         self.trained_ = sd["trained"].detach().bool().numpy().copy()
         self.history_ = dict(sd.get("history", {}))
         return self
+
+
+def gate_forecasts(mean: np.ndarray, std: np.ndarray, center: np.ndarray,
+                   threshold: float) -> np.ndarray:
+    """The uncertainty gate: ``mean`` where ``|mean - center| / std >= threshold``, else NaN.
+
+    ``center`` (N,) is the forecaster's training-mean return (``mean_``): the test asks whether
+    the Monte-Carlo mean departs from the asset's unconditional mean by at least ``threshold``
+    pass standard deviations (equivalently ``|mean| / std`` in the forecaster's standardised
+    units). NaN is what the feature builder reads as "no forecast": z-score 0, the training
+    mean. A std of 0 (no dropout) passes any forecast that differs from ``center``.
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    dev = np.abs(mean - np.asarray(center, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(std > 0, dev / std, np.where(dev > 0, np.inf, 0.0))
+    return np.where(np.isfinite(mean) & (ratio >= float(threshold)), mean, np.nan)
+
+
+def state_forecasts(forecaster, log_returns: np.ndarray, mask: np.ndarray,
+                    env_config: EnvConfig) -> np.ndarray:
+    """The forecasts that enter the System 1 state, (T, N), row t for t+1 from rows <= t.
+
+    ``env_config.forecast_gate == "none"`` (the paper): ``forecaster.forecast``. With
+    ``"mc_dropout"``: the Monte-Carlo mean of ``gate_samples`` dropout passes where it passes
+    :func:`gate_forecasts` with ``gate_threshold``, NaN (state value 0) elsewhere. The one
+    function the training arrays (:func:`models.portfolio.env.build_env_arrays`) and the
+    allocators call.
+    """
+    if env_config.forecast_gate == "none":
+        return np.asarray(forecaster.forecast(log_returns, mask), dtype=np.float64)
+    if env_config.forecast_gate != "mc_dropout":
+        raise ConfigError(f"unknown forecast_gate {env_config.forecast_gate!r}")
+    if not hasattr(forecaster, "forecast_samples"):
+        raise ConfigError("forecast_gate='mc_dropout' needs an LSTMForecaster (with "
+                          "forecast_samples), got " + type(forecaster).__name__)
+    mean, std = forecaster.forecast_samples(log_returns, mask, int(env_config.gate_samples))
+    return gate_forecasts(mean, std, forecaster.mean_, float(env_config.gate_threshold))
