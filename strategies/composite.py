@@ -27,10 +27,11 @@ from strategies.dropin import WEEKLY, bundle_frequency, match_feeds
 __all__ = ["SeedEnsemble", "WalkForward", "allocator_for"]
 
 
-def allocator_for(bundle, top_k: int | None = None):
+def allocator_for(bundle, top_k: int | None = None, macro=None):
     """The allocator of a System 1 bundle: its policy (hybrid, ppo) with the bundle's K, or the
     LSTM Top-K baseline (lstm bundles) with ``top_k``. A ``top_k`` that differs from a policy
-    bundle's K is refused (a policy is trained for one K)."""
+    bundle's K is refused (a policy is trained for one K). ``macro``: the yields a policy trained
+    with yield features reads (:func:`models.portfolio.macro.load_yields`)."""
     from models.portfolio.allocators import LSTMTopKAllocator, allocator_from_bundle
     if bundle.variant == "lstm":
         if bundle.forecaster is None:
@@ -40,7 +41,7 @@ def allocator_for(bundle, top_k: int | None = None):
     if top_k is not None and int(top_k) != k:
         raise BundleError(f"bundle {bundle.path} was trained for top_k={k}, not top_k={top_k}; "
                           "use that bundle's K or retrain")
-    return allocator_from_bundle(bundle)
+    return allocator_from_bundle(bundle, macro=macro)
 
 
 class _MultiBundle(AllocatorStrategy):
@@ -86,7 +87,7 @@ class SeedEnsemble(_MultiBundle):
         loaded = self._load_all(self.p.bundles or [])
         self.bundles = loaded
         self.bundle = loaded[0]
-        return EnsembleAllocator([allocator_for(b, self.p.top_k) for b in loaded])
+        return EnsembleAllocator([allocator_for(b, self.p.top_k, self.p.macro) for b in loaded])
 
 
 class WalkForward(_MultiBundle):
@@ -142,8 +143,9 @@ class WalkForward(_MultiBundle):
                                   "trained on; schedule it from its last training week on")
         self.bundles = flat
         self.bundle = flat[0]
-        self._allocators = [allocator_for(g[0], self.p.top_k) if len(g) == 1 else
-                            EnsembleAllocator([allocator_for(b, self.p.top_k) for b in g])
+        mac = self.p.macro
+        self._allocators = [allocator_for(g[0], self.p.top_k, mac) if len(g) == 1 else
+                            EnsembleAllocator([allocator_for(b, self.p.top_k, mac) for b in g])
                             for g in loaded]
         self.window_of: list[tuple] = []  # (decision date, window index)
         return self._allocators[0]

@@ -19,6 +19,8 @@ class Preset:
         top_k: K of the Top-K projection (System 1 learned families only).
         system: 1 (weekly multi-asset portfolio) or 2 (daily per-stock alpha weighting).
         description: one line for ``--list``.
+        env_overrides: ``(field, value)`` pairs of :class:`models.portfolio.config.EnvConfig`
+            this preset sets (the run's ``env_overrides`` still win); empty = the paper's.
     """
 
     name: str
@@ -26,6 +28,7 @@ class Preset:
     system: int
     description: str
     top_k: int | None = None
+    env_overrides: tuple = ()
 
     @property
     def needs_lstm(self) -> bool:
@@ -45,6 +48,12 @@ def _system1() -> list[Preset]:
                           f"PPO allocation without forecasts, Top-{k} projection", k))
         out.append(Preset(f"lstm_top{k}", "lstm", 1,
                           f"equal weight over the Top-{k} LSTM forecasts", k))
+    # issue 12: chosen on the validation slice of the training window only (docs/SELECTION.md,
+    # benchmarks/select_robust.py), then locked: the hybrid with target smoothing 0.9
+    out.append(Preset("hybrid_robust_top5", "hybrid", 1,
+                      "the hybrid Top-5 with target smoothing 0.9 (turnover control chosen on "
+                      "validation weeks; docs/SELECTION.md)", 5,
+                      env_overrides=(("smoothing", 0.9),)))
     out.append(Preset("equal_weight", "equal_weight", 1,
                       "1/N over the available assets, rebalanced weekly"))
     out.append(Preset("sp500", "index", 1, "buy and hold SPY (S&P 500 proxy)"))

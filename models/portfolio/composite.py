@@ -42,11 +42,15 @@ class EnsembleAllocator(Allocator):
                               f"numbers with a positive sum, got {weights!r}")
         self.members, self.member_weights = members, w / w.sum()
         self.history_needed = max(int(getattr(m, "history_needed", 1)) for m in members)
+        #: the bar's date is passed on to the members that read dated inputs (yield features)
+        self.uses_dates = any(getattr(m, "uses_dates", False) for m in members)
 
-    def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None):
+    def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None,
+                       date=None):
         out = None
         for m, wm in zip(self.members, self.member_weights):
+            kw = {"date": date} if getattr(m, "uses_dates", False) else {}
             w = np.asarray(m.target_weights(log_return_history, prev_weights, mask_t,
-                                            mask_history), dtype=np.float64)
+                                            mask_history, **kw), dtype=np.float64)
             out = wm * w if out is None else out + wm * w
         return out

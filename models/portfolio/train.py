@@ -8,7 +8,7 @@ JSON), feature statistics from the training rows only, and :class:`TrainedPolicy
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -19,12 +19,30 @@ from models.common.ppo import ObsNormalizer, make_vec_env, policy_action
 from models.common.ppo import train as _train
 from models.portfolio.config import EnvConfig, PPOConfig
 from models.portfolio.env import EnvArrays, PortfolioEnv, build_env_arrays
-from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
+from models.portfolio.features import FeatureBuilder
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ObsNormalizer", "TrainedPolicy", "policy_action", "run_policy",
+__all__ = ["ObsNormalizer", "TrainedPolicy", "policy_action", "rollout_config", "run_policy",
            "train_portfolio_policy", "train_ppo"]
+
+
+def rollout_config(ppo_config: PPOConfig) -> PPOConfig:
+    """The config SB3 gets: ``n_steps`` per env so that one rollout of all ``n_envs`` copies is
+    ``ppo_config.n_steps`` steps (the paper's 512), whatever ``n_envs`` is.
+
+    ``n_steps`` must be a multiple of ``n_envs``; with ``n_envs=1`` the config is returned as it
+    is. More copies batch the policy's forward pass over the envs (fewer, larger torch calls);
+    each copy then collects ``n_steps / n_envs`` steps per rollout.
+    """
+    cfg = ppo_config
+    if cfg.n_envs == 1:
+        return cfg
+    if cfg.n_steps % cfg.n_envs:
+        raise ConfigError(f"PPOConfig: n_steps ({cfg.n_steps}) must be a multiple of n_envs "
+                          f"({cfg.n_envs}): each of the n_envs copies collects n_steps / n_envs "
+                          "steps per rollout")
+    return replace(cfg, n_steps=cfg.n_steps // cfg.n_envs)
 
 
 def train_ppo(env_fn: Callable[[], gym.Env], ppo_config: PPOConfig, seed: int = 0,
@@ -32,12 +50,13 @@ def train_ppo(env_fn: Callable[[], gym.Env], ppo_config: PPOConfig, seed: int = 
               callback=None):
     """Train ``PPO("MlpPolicy")`` on ``n_envs`` monitored copies of ``env_fn()`` with
     observation normalisation; returns ``(model, vecnormalize)`` with the VecNormalize switched
-    to ``training=False``."""
+    to ``training=False``. A rollout is ``ppo_config.n_steps`` steps over all copies together
+    (:func:`rollout_config`)."""
     cfg = ppo_config
     model = _train(lambda: make_vec_env(env_fn, cfg.n_envs, seed, norm_obs=True,
                                         norm_reward=cfg.normalize_reward, gamma=cfg.gamma,
                                         clip_obs=cfg.clip_obs),
-                   cfg, seed, total_timesteps, threads=cfg.torch_threads,
+                   rollout_config(cfg), seed, total_timesteps, threads=cfg.torch_threads,
                    progress_bar=progress_bar, callback=callback)
     vn = model.get_env()
     vn.training = False
@@ -79,8 +98,7 @@ def train_portfolio_policy(arrays: Any, train_end_index: int, env_config: EnvCon
                           "use_forecasts=False (PPO-only)")
     s, e = int(train_start_index), int(train_end_index)
     n = arrays.close.shape[1]
-    builder = FeatureBuilder(FeatureLayout(n, env_config.window, env_config.use_forecasts),
-                             *fit_stats(arrays.log_returns[s:e], arrays.mask[s:e]))
+    builder = arrays.feature_builder(env_config, s, e)  # training-row stats (+ macro block)
     kw = arrays.env_kwargs()
     kw["forecasts"] = fc if env_config.use_forecasts else None
 

@@ -63,6 +63,14 @@ def run_system1_cli(a: argparse.Namespace) -> int:
     meta["requested"] = requested
     meta["capital"], meta["tc"] = run.cash, run.tc
     stats = comparison_stats(results, study, PERIODS_PER_YEAR, seed=a.seed)
+    meta.pop("forecast_skill", None)
+    if study.skill:  # the LSTM's out-of-sample skill, per seed, with the strategies using it
+        meta["forecast_skill_by_seed"] = {str(s): v for s, v in study.skill.items()}
+        for n in results:
+            if n.startswith(("hybrid_", "lstm_")):
+                stats.setdefault(n, {})["forecast_skill"] = (
+                    study.skill[seeds[0]] if len(seeds) == 1 else
+                    {str(s): v for s, v in study.skill.items()})
     seed_metrics = ({n: {str(s): study.runs[s][n].metrics for s in seeds} for n in study.learned}
                     if len(seeds) > 1 else None)
     label = a.strategy + (f"_seeds{len(seeds)}" if len(seeds) > 1 else "") + \
@@ -76,6 +84,13 @@ def run_system1_cli(a: argparse.Namespace) -> int:
     print(format_metrics_table({k: v.metrics for k, v in results.items()}, PERIODS_PER_YEAR))
     print()
     print(format_stats_table(stats, PERIODS_PER_YEAR))
+    if study.skill:
+        from models.portfolio.skill import skill_lines
+        print()
+        for s, sk in study.skill.items():
+            label = "test weeks" + (f", seed {s}" if len(seeds) > 1 else "")
+            lines = skill_lines(sk, label)
+            print("\n".join(lines if len(seeds) == 1 else lines[:2]))
     what = (f"; learned strategies: seed-averaged portfolio of {len(seeds)} seeds"
             if len(seeds) > 1 else "")
     print(f"\nTest weeks {meta['test_first']} .. {meta['test_last']} ({meta['test_weeks']} "

@@ -51,6 +51,8 @@ class SeedStudy:
     fixed: dict[str, StrategyResult] = field(default_factory=dict)
     ensembles: dict[str, StrategyResult] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    #: ``{seed: models.portfolio.skill.forecast_skill(...)}`` of the seeds' LSTMs on the test
+    skill: dict = field(default_factory=dict)
 
     @property
     def learned(self) -> list[str]:
@@ -139,6 +141,8 @@ def run_seeds(names: list[str], run, seeds: list[int], ensemble: bool = False) -
         res, meta = run_system1(learned, replace(run, seed=s))
         study.runs[s] = res
         timings[str(s)] = meta.get("timings", {})
+        if meta.get("forecast_skill") is not None:
+            study.skill[s] = meta["forecast_skill"]
         if not study.meta:
             study.meta = meta
     if fixed:
@@ -156,7 +160,9 @@ def run_seeds(names: list[str], run, seeds: list[int], ensemble: bool = False) -
 
 
 def _ensembles(study: SeedStudy, learned: list[str], run) -> dict[str, StrategyResult]:
+    from models.portfolio.bundle import load_bundle
     from strategies.composite import SeedEnsemble, WalkForward
+    from strategies.pipeline.walkforward import macro_for
     from strategies.pipeline.system1 import backtest, load_run_panel, split
     from strategies.presets import get_preset
     panel = load_run_panel(run)
@@ -172,11 +178,13 @@ def _ensembles(study: SeedStudy, learned: list[str], run) -> dict[str, StrategyR
                                           panel)["schedule"] for s in study.seeds]
             sched = [(d, [sc[i][1] for sc in scheds]) for i, (d, _) in enumerate(scheds[0])]
             members = scheds
-            cls, params = WalkForward, {"schedule": sched, "top_k": preset.top_k}
+            cls, params = WalkForward, {"schedule": sched, "top_k": preset.top_k,
+                                        "macro": macro_for([b for sc in scheds for _, b in sc])}
         else:
             members = [study.runs[s][name].bundle for s in study.seeds]
             cls, params = SeedEnsemble, {"bundles": members, "top_k": preset.top_k,
-                                         "trade_start": panel.index[n_train - 1]}
+                                         "trade_start": panel.index[n_train - 1],
+                                         "macro": macro_for([load_bundle(m) for m in members])}
         log.info("backtesting %s (average of %d seeds' target weights)", ens, len(members))
         out[ens] = backtest(cls, params, panel, run, panel.index[n_train], ens)
     return out

@@ -318,14 +318,62 @@ def write_html(summary: dict, path: str | Path) -> Path:
     return Path(path)
 
 
+def _m(x, pct: bool = False, sign: bool = False) -> str:
+    x = _finite(x)
+    if x is None:
+        return "-"
+    return f"{100 * x:.1f}%" if pct else (f"{x:+.2f}" if sign else f"{x:.2f}")
+
+
+def markdown_tables(summary: dict) -> str:
+    """The report as Markdown tables (``report.md``; what the README quotes): one row per
+    variant x preset with the seed summary, medians of the other figures, and the statistics
+    against equal weight and the index."""
+    out = []
+    for t in summary["tables"]:
+        out += [f"Universe `{t['universe']}`, window `{t['window']}`: test weeks "
+                f"{t.get('test_first')} .. {t.get('test_last')} ({t.get('test_weeks')}); "
+                f"{t.get('n_trials')} variants x presets tried.", "",
+                "| strategy | seeds | Sharpe mean ± std | median | min .. max | CAGR (median) "
+                "| max DD (median) | turnover/wk | costs | ΔSharpe vs EW [90% CI] | P(Δ≤0) "
+                "| seeds > EW | ΔSharpe vs index [90% CI] | deflated Sharpe |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for g in t["groups"]:
+            sm = g["summary"]
+            sh = sm["sharpe"]
+            name = g["preset"] if g["variant"] == "default" else f"{g['variant']} · {g['preset']}"
+            cells = [name, str(sh["n"]), f"{_m(sh['mean'])} ± {_m(sh['std'])}", _m(sh["median"]),
+                     f"{_m(sh['min'])} .. {_m(sh['max'])}", _m(sm["cagr"]["median"], True),
+                     _m(sm["max_drawdown"]["median"], True),
+                     _m(sm["mean_turnover"]["mean"], True), _m(sm["costs_pct"]["mean"], True)]
+            for key, extra in (("vs_equal_weight", True), ("vs_index", False)):
+                v = g.get(key) or {}
+                cells.append(f"{_m(v.get('diff'), sign=True)} [{_m(v.get('ci_low'), sign=True)}, "
+                             f"{_m(v.get('ci_high'), sign=True)}]" if v else "-")
+                if extra:
+                    cells += [_m(v.get("p_le_0")) if v else "-",
+                              f"{v.get('beats_reference', '-')}/{sh['n']}" if v else "-"]
+            cells.append(_m((g.get("deflated_sharpe") or {}).get("dsr")))
+            out.append("| " + " | ".join(cells) + " |")
+        for ref, m in (t.get("references") or {}).items():
+            out.append(f"| {ref} | 1 | {_m(m.get('sharpe'))} | | | {_m(m.get('cagr'), True)} | "
+                       f"{_m(m.get('max_drawdown'), True)} | {_m(m.get('mean_turnover'), True)} "
+                       f"| {_m(m.get('costs_pct'), True)} | | | | | |")
+        out.append("")
+    return "\n".join(out)
+
+
 def write_report(grid, out: str | Path, run: dict | None = None) -> str:
-    """Write ``report.html`` and ``summary.json`` in ``out``; returns the printed summary."""
+    """Write ``report.html``, ``report.md`` and ``summary.json`` in ``out``; returns the printed
+    summary."""
     out = Path(out)
     summary = collect(grid, out)
     if run is not None:
         summary["run"] = run
     write_json(out / "summary.json", summary)
     write_html(summary, out / "report.html")
+    from models.common.runner import write_text
+    write_text(out / "report.md", markdown_tables(summary))
     text = format_summary(summary)
     if run is not None:
         text += (f"\n\nthis run: {run['done']} cells run, {run['skipped']} already done, "

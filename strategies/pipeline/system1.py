@@ -128,7 +128,8 @@ def _data_key(panel: WeeklyPanel, n_train: int) -> str:
 def configs(run: RunConfig, preset: Preset):
     from models.portfolio.config import EnvConfig, LSTMConfig, PPOConfig
     env = EnvConfig(**{"tc": run.tc, "top_k": preset.top_k or 5,
-                       "use_forecasts": preset.family == "hybrid", **run.env_overrides})
+                       "use_forecasts": preset.family == "hybrid",
+                       **dict(preset.env_overrides), **run.env_overrides})
     ppo = PPOConfig(**run.ppo_overrides)
     if run.timesteps is not None:
         ppo = replace(ppo, total_timesteps=int(run.timesteps))
@@ -350,6 +351,9 @@ def run_system1(names: list[str] | list[Preset], run: RunConfig
                 "test_first": str(test_start.date()), "test_last": str(panel.index[-1].date()),
                 "tickers": panel.tickers, "asset_class": dict(panel.asset_class),
                 "timings": trainer.timings, **trainer.notes}
+    skill = _forecast_skill(presets, trainer, wf, panel, n_train)
+    if skill is not None:
+        meta["forecast_skill"] = skill
     if wf:
         meta["walk_forward"] = {
             "every_weeks": run.walk_forward, "mode": run.walk_forward_mode,
@@ -361,6 +365,24 @@ def run_system1(names: list[str] | list[Preset], run: RunConfig
         for w, tr in wf:
             meta["timings"].update({f"w{w.index}_{k}": v for k, v in tr.timings.items()})
     return out, meta
+
+
+def _forecast_skill(presets, trainer: Trainer, wf, panel: WeeklyPanel, n_train: int):
+    """Out-of-sample skill of the LSTM forecasts on the test decisions (rows n_train-1 .. T-2),
+    when a preset of the run uses them; walk-forward: each window's LSTM on its own rows."""
+    if not any(p.family in ("hybrid", "lstm") for p in presets):
+        return None
+    from models.portfolio.skill import forecast_skill
+    lr = panel.log_returns.to_numpy(dtype=np.float64)
+    mask = panel.mask.to_numpy(dtype=bool)
+    if not wf:
+        fc = trainer.forecasts()
+    else:
+        fc = np.full(lr.shape, np.nan)
+        for w, tr in wf:
+            rows = slice(w.hi - 1, w.trade_end - 1)
+            fc[rows] = np.asarray(tr.lstm_bundle().forecaster.forecast(lr, mask))[rows]
+    return forecast_skill(fc, lr, mask, range(n_train - 1, len(panel) - 1), panel.tickers)
 
 
 def prepare_bundle(strategy: str = "hybrid_top5", run: RunConfig | None = None):

@@ -79,5 +79,15 @@ def walk_forward_params(preset, trainers: list[tuple[Window, object]], panel) ->
     for w, tr in trainers:
         b = tr.lstm_bundle() if preset.family == "lstm" else tr.policy_bundle(preset)
         schedule.append((panel.index[w.hi - 1], b))
-    return {"schedule": schedule, "top_k": preset.top_k if preset.family == "lstm" else None,
-            "trade_start": panel.index[trainers[0][0].hi - 1]}
+    return {"schedule": schedule, "top_k": preset.top_k,
+            "trade_start": panel.index[trainers[0][0].hi - 1],
+            "macro": macro_for([b for _, b in schedule])}
+
+
+def macro_for(bundles) -> object:
+    """The yields that bundles trained with yield features read (None when none does)."""
+    from models.portfolio.macro import yields_for
+    for b in bundles:
+        if b.variant != "lstm" and yields_for(b.env_config) is not None:
+            return yields_for(b.env_config)
+    return None

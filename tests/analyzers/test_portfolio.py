@@ -328,11 +328,11 @@ def test_package_exports_everything_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) >= 16
     import analyzers
-    from analyzers import metrics, portfolio, reports
+    from analyzers import metrics, portfolio, reports, stats
+    mods = (portfolio, metrics, reports, stats)
     for name in analyzers.__all__:
         assert getattr(analyzers, name) is getattr(
-            next(m for m in (portfolio, metrics, reports) if hasattr(m, name)), name)
-    assert set(portfolio.__all__) | set(metrics.__all__) | set(reports.__all__) \
-        == set(analyzers.__all__)
+            next(m for m in mods if name in getattr(m, "__all__", ())), name)
+    assert set().union(*(m.__all__ for m in mods)) == set(analyzers.__all__)
     with pytest.raises(ImportError, match="nothing_here"):
         from analyzers import nothing_here  # noqa: F401

@@ -99,6 +99,11 @@ def test_walk_forward_run_switches_windows_and_carries_positions(wf_setup):
         assert len(r.returns) == meta["test_weeks"]  # one stitched out-of-sample curve
         assert r.returns.index[0] == panel.index[n0]
         assert r.metrics["rejected_orders"] == 0
+    # the LSTM's skill is scored on the traded weeks only, each window with its own LSTM
+    sk = meta["forecast_skill"]
+    assert sk["verdict"] in ("no skill", "some skill") and sk["pooled"]["n"] > 0
+    n_assets = len(panel.tickers)
+    assert sk["pooled"]["n"] <= (len(panel) - n0) * n_assets
     # the same weeks as the single split's test, so the two evaluations compare directly
     assert res["equal_weight"].returns.index.equals(res["hybrid_top5"].returns.index)
 
