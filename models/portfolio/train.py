@@ -47,18 +47,21 @@ def rollout_config(ppo_config: PPOConfig) -> PPOConfig:
 
 def train_ppo(env_fn: Callable[[], gym.Env], ppo_config: PPOConfig, seed: int = 0,
               total_timesteps: int | None = None, progress_bar: bool = True,
-              callback=None):
+              callback=None, obs_noise: float = 0.0):
     """Train ``PPO("MlpPolicy")`` on ``n_envs`` monitored copies of ``env_fn()`` with
     observation normalisation; returns ``(model, vecnormalize)`` with the VecNormalize switched
     to ``training=False``. A rollout is ``ppo_config.n_steps`` steps over all copies together
-    (:func:`rollout_config`)."""
+    (:func:`rollout_config`). ``obs_noise > 0``: Gaussian noise of that std on the normalised
+    observations while training (:mod:`models.portfolio.noise`; never at inference)."""
+    from models.portfolio.noise import unwrap_vec_normalize, with_obs_noise
     cfg = ppo_config
-    model = _train(lambda: make_vec_env(env_fn, cfg.n_envs, seed, norm_obs=True,
-                                        norm_reward=cfg.normalize_reward, gamma=cfg.gamma,
-                                        clip_obs=cfg.clip_obs),
+    model = _train(lambda: with_obs_noise(
+                       make_vec_env(env_fn, cfg.n_envs, seed, norm_obs=True,
+                                    norm_reward=cfg.normalize_reward, gamma=cfg.gamma,
+                                    clip_obs=cfg.clip_obs), obs_noise, seed),
                    rollout_config(cfg), seed, total_timesteps, threads=cfg.torch_threads,
                    progress_bar=progress_bar, callback=callback)
-    vn = model.get_env()
+    vn = unwrap_vec_normalize(model.get_env())
     vn.training = False
     vn.norm_reward = False
     return model, vn
@@ -108,7 +111,8 @@ def train_portfolio_policy(arrays: Any, train_end_index: int, env_config: EnvCon
     log.info("training PPO on rows [%d, %d) of %d assets for %s steps (seed %d)", s, e, n,
              timesteps or ppo_config.total_timesteps, seed)
     model, vn = train_ppo(env_fn, ppo_config, seed=seed, total_timesteps=timesteps,
-                          progress_bar=progress_bar, callback=callback)
+                          progress_bar=progress_bar, callback=callback,
+                          obs_noise=env_config.obs_noise)
     return TrainedPolicy(model=model, obs_norm=ObsNormalizer.from_vecnormalize(vn),
                          builder=builder, env_config=env_config, ppo_config=ppo_config,
                          seed=seed, train_start=s, train_end=e)

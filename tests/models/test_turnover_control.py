@@ -383,3 +383,25 @@ def test_strategy_param_overrides_the_policy_band(real):
                                 rebalance_band=0.0)
     assert strat.band() == 0.0
     assert (tcs["turnover"].loc[panel.index[n_train]:] > 0).all()  # band 0: trades every week
+
+
+def test_env_config_obs_noise_reaches_training_and_not_the_statistics():
+    """EnvConfig.obs_noise is applied by train_portfolio_policy (the pipeline's path): the
+    policy differs from clean training and the run is reproducible."""
+    from tests.models._s1data import synthetic_arrays
+    from models.portfolio.config import EnvConfig
+    from models.portfolio.env import EnvArrays
+    from models.portfolio.train import train_portfolio_policy
+    opn, close, lr, mask, _ = synthetic_arrays(T=60, N=4, seed=2)
+    arr = EnvArrays(opn, close, lr, mask, None, np.arange(60), ("A", "B", "C", "D"))
+    ppo = PPOConfig(n_steps=64, batch_size=32, n_epochs=1, net_arch=(8, 8), total_timesteps=64)
+
+    def fit(std):
+        cfg = EnvConfig(top_k=2, window=4, use_forecasts=False, obs_noise=std)
+        tp = train_portfolio_policy(arr, 40, cfg, ppo, seed=4, progress_bar=False)
+        assert tp.obs_norm is not None  # the VecNormalize was found under the noise wrapper
+        return {k: v.clone() for k, v in tp.model.policy.state_dict().items()}
+
+    n1, n2, c = fit(0.3), fit(0.3), fit(0.0)
+    assert all((n1[k] == n2[k]).all() for k in n1)
+    assert any(not (n1[k] == c[k]).all() for k in n1)

@@ -86,8 +86,11 @@ def run(monkeypatch, tmp_path, fake, *extra, grid=None):
 def test_example_grids_are_valid_and_cells_are_as_documented():
     paper = sweep.load_grid("examples/sweep_paper_seeds.toml")
     cells = paper.cells()
-    assert paper.presets == ("hybrid_top5", "ppo_top5", "lstm_top5")
-    assert paper.seeds == tuple(range(10)) and paper.n_trials == 3
+    assert paper.presets == ("hybrid_top5", "ppo_top5", "lstm_top5", "hybrid_top10",
+                             "ppo_top10", "lstm_top10")
+    assert paper.seeds == tuple(range(10)) and paper.n_trials == 6
+    robust = sweep.load_grid("examples/sweep_robust.toml")
+    assert robust.presets == ("hybrid_robust_top5",) and len(robust.cells()) == 3 + 30
     assert [c["kind"] for c in cells] == ["reference"] + ["learned"] * 10
     assert cells[0]["presets"] == ["equal_weight", "sp500"] and cells[0]["seed"] is None
     assert all(c["presets"] == list(paper.presets) for c in cells[1:])
