@@ -25,6 +25,8 @@ The pandas idiom is one pair of helpers, never ``get_analysis()`` itself::
     returns = to_series(strat.analyzers.returns)        # pd.Series on the bar dates
 """
 
+from feeds.lazy import lazy_exports
+
 _EXPORTS = {
     "analyzers.portfolio": ("PortfolioReturns", "WeightsRecorder", "TurnoverCosts", "OrderStats",
                             "to_series", "to_frame"),
@@ -39,20 +41,5 @@ _EXPORTS = {
                           "align_benchmark", "format_metric", "metric_label",
                           "distinct_colors", "sharpe_definition"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = [name for names in _EXPORTS.values() for name in names]
-
-
-def __getattr__(name):
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'analyzers' has no attribute {name!r}")
-    from importlib import import_module
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -88,7 +88,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
 
-    torch.set_num_threads(args.threads)
+    from models.common.threads import torch_threads
     r = synthetic_panel(args.weeks, args.assets)
     m = np.ones_like(r, dtype=bool)
     cfg = replace(LSTMConfig(), max_epochs=args.epochs, patience=args.epochs)
@@ -103,7 +103,8 @@ def main() -> None:
         tb.append(time.perf_counter() - t0)
         assert f.history_["epochs_run"] == args.epochs
         t0 = time.perf_counter()
-        fit_loop(r, cfg, seed=rep)
+        with torch_threads(args.threads):  # the batched fit sets its own (num_threads)
+            fit_loop(r, cfg, seed=rep)
         tl.append(time.perf_counter() - t0)
     b, lp = min(tb), min(tl)
     print(f"batched LSTMForecaster.fit : {b:8.2f} s")

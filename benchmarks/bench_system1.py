@@ -37,8 +37,8 @@ def env_speed(arrays, n_steps: int = 5000) -> float:
     import numpy as np
 
     from models.portfolio.config import EnvConfig
-    from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
     from models.portfolio.env import PortfolioEnv
+    from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
     cfg = EnvConfig(top_k=5)
     n_train = int(round(0.7 * len(arrays.close)))
     builder = FeatureBuilder(FeatureLayout(arrays.close.shape[1], cfg.window, True),
@@ -86,11 +86,11 @@ def main() -> int:
 
     from feeds import load_panel
     from models.portfolio.config import EnvConfig, LSTMConfig, PPOConfig
-    from models.portfolio.forecaster import LSTMForecaster
     from models.portfolio.env import build_env_arrays
+    from models.portfolio.forecaster import LSTMForecaster
     from models.portfolio.train import train_portfolio_policy
     from strategies.pipeline.system1 import RunConfig, backtest
-    torch.set_num_threads(1)
+    # no process-wide torch thread count: the library sets threads per phase, as in the CLI
     out: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                              "torch": torch.__version__}}
 

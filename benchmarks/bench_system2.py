@@ -35,8 +35,13 @@ def main(argv=None) -> int:
     from models.alpha import AlphaConfig, EqualWeightPolicy, train_alpha_policy
     from models.alpha.language import load_alphas
     from strategies import alpha as A
-    from strategies.pipeline.system2 import (FULL_SEEDS, QUICK_SEEDS, QUICK_TIMESTEPS, System2Config,
-                                    backtest)
+    from strategies.pipeline.system2 import (
+        FULL_SEEDS,
+        QUICK_SEEDS,
+        QUICK_TIMESTEPS,
+        System2Config,
+        backtest,
+    )
 
     df = load_daily([a.ticker], start="2015-01-01", end="2024-05-31")[a.ticker]
     alphas = load_alphas()

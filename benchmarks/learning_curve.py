@@ -5,6 +5,8 @@ Usage::
     python benchmarks/learning_curve.py speed                 # env + PPO throughput, 32 assets
     python benchmarks/learning_curve.py curve --seeds 0 1     # learning curve (hybrid, K=5)
     python benchmarks/learning_curve.py curve --variant ppo --checkpoints 10000 25000 50000
+    python benchmarks/learning_curve.py curve --seeds 0 1 2 --n-envs 1 8 16 \
+        --checkpoints 5000 10000 20000 --forecast-cache /tmp/fc_val.npz
 
 The curve uses the packaged ``paper`` panel (2018-01 .. 2024-12-06, 32 assets; a seeded synthetic
 panel if the packaged data is unavailable). By default (``--eval-window validation``) it never
@@ -145,7 +147,7 @@ def speed(args) -> None:
     steps = args.speed_steps
     for n_envs in args.n_envs:
         for threads in args.threads:
-            pc = PPOConfig(n_envs=n_envs, n_steps=512 // n_envs, torch_threads=threads)
+            pc = PPOConfig(n_envs=n_envs, torch_threads=threads)  # rollout stays 512 steps
             train_ppo(lambda: PortfolioEnv(**{**arr.env_kwargs(), "forecasts": fc}, config=cfg,
                                            start=0, end=train_end), pc, seed=0,
                       total_timesteps=512, progress_bar=False)  # warm-up (imports, allocator)
@@ -157,7 +159,7 @@ def speed(args) -> None:
             cpu = steps / (time.process_time() - c0)
             rows.append({"n_envs": n_envs, "torch_threads": threads, "steps_per_s": sps,
                          "steps_per_cpu_s": cpu})
-            print(f"PPO n_envs={n_envs} (n_steps={512 // n_envs}) threads={threads}: "
+            print(f"PPO n_envs={n_envs} ({512 // n_envs} steps per env) threads={threads}: "
                   f"{sps:.0f} steps/s wall, {cpu:.0f} per CPU-second")
     if args.out:
         Path(args.out).write_text(json.dumps({"env_steps_per_s": env_sps, "ppo": rows}, indent=2))
@@ -187,7 +189,8 @@ def curve(args) -> None:
     elif use_fc:
         from models.portfolio.forecaster import LSTMForecaster
         t0 = time.perf_counter()
-        f = LSTMForecaster(LSTMConfig(), seed=0).fit(arr.log_returns[:train_end], arr.mask[:train_end])
+        f = LSTMForecaster(LSTMConfig(), seed=0).fit(arr.log_returns[:train_end],
+                                                     arr.mask[:train_end])
         fc = f.forecast(arr.log_returns, arr.mask)
         print(f"LSTM fit + forecast: {time.perf_counter() - t0:.1f} s")
         if args.forecast_cache:  # note: the cache is specific to --eval-window
@@ -201,10 +204,14 @@ def curve(args) -> None:
     checkpoints = sorted(args.checkpoints)
     results = []
 
-    for seed in args.seeds:
+    # warm-up (imports, torch's first optimizer step) so the first timed run is not charged for it
+    train_portfolio_policy(arr, train_end, train_cfg, PPOConfig(), lstm_forecasts=fc, seed=0,
+                           timesteps=512, progress_bar=False)
+    for n_envs, seed in [(n, sd) for n in args.n_envs for sd in args.seeds]:
         class Eval(BaseCallback):
-            def __init__(self):
+            def __init__(self, n_envs=n_envs, seed=seed):
                 super().__init__()
+                self.n_envs, self.seed = n_envs, seed
                 self.todo = list(checkpoints)
                 self.t_eval = 0.0
                 self.t0 = time.perf_counter()
@@ -224,32 +231,38 @@ def curve(args) -> None:
                     self.c_eval = getattr(self, "c_eval", 0.0) + time.process_time() - c1
                     rt, rte = np.array(tr["rewards"]), np.array(te["rewards"])
                     eps = [ep["r"] / ep["l"] for ep in self.model.ep_info_buffer]
-                    row = {"seed": seed, "timesteps": self.num_timesteps,
+                    row = {"n_envs": self.n_envs, "seed": self.seed,
+                           "timesteps": self.num_timesteps,
                            "train_seconds": time.perf_counter() - self.t0 - self.t_eval,
                            "train_cpu_seconds": time.process_time() - self.c0 - self.c_eval,
                            "rollout_mean_reward": float(np.mean(eps)) if eps else float("nan"),
-                           "train_mean_reward": float(rt.mean()), "test_mean_reward": float(rte.mean()),
-                           "test_sharpe": sharpe(rte),
-                           "test_avg_holdings": float(np.mean([np.count_nonzero(w) for w in te["weights"]]))}
+                           "train_mean_reward": float(rt.mean()),
+                           "test_mean_reward": float(rte.mean()), "test_sharpe": sharpe(rte),
+                           "test_avg_holdings": float(np.mean([np.count_nonzero(w)
+                                                               for w in te["weights"]]))}
                     results.append(row)
                     print(json.dumps(row), flush=True)
                 return bool(self.todo)
 
-        pc = PPOConfig(n_envs=args.n_envs, n_steps=512 // args.n_envs)
+        pc = PPOConfig(n_envs=n_envs)  # the rollout stays 512 steps over all copies
         train_portfolio_policy(arr, train_end, train_cfg, pc, lstm_forecasts=fc, seed=seed,
                                timesteps=checkpoints[-1], progress_bar=False, callback=Eval())
-    print(f"\n| timesteps | train s (wall) | train CPU s | rollout reward | train-window reward "
-          f"| {eval_name} reward | {eval_name} Sharpe |")
-    print("|---|---|---|---|---|---|---|")
-    for ts in checkpoints:
-        rs = [r for r in results if r["timesteps"] >= ts and r["timesteps"] < ts + 512]
-        if not rs:
-            continue
-        m = {k: np.mean([r[k] for r in rs]) for k in rs[0] if k not in ("seed",)}
-        print(f"| {ts} | {m['train_seconds']:.0f} | {m.get('train_cpu_seconds', float('nan')):.0f} "
-              f"| {m['rollout_mean_reward']:.5f} | "
-              f"{m['train_mean_reward']:.5f} | {m['test_mean_reward']:.5f} | {m['test_sharpe']:.2f} |")
-    print(f"| equal weight | - | - | - | {ew_train.mean():.5f} | {ew_test.mean():.5f} | {sharpe(ew_test):.2f} |")
+    print(f"\n| n_envs | timesteps | seeds | train s (wall) | train CPU s | rollout reward "
+          f"| train-window reward | {eval_name} reward (seed std) | {eval_name} Sharpe |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n_envs in args.n_envs:
+        for ts in checkpoints:
+            rs = [r for r in results if r["n_envs"] == n_envs and ts <= r["timesteps"] < ts + 512]
+            if not rs:
+                continue
+            m = {k: np.mean([r[k] for r in rs]) for k in rs[0] if k not in ("seed", "n_envs")}
+            sd = np.std([r["test_mean_reward"] for r in rs])
+            print(f"| {n_envs} | {ts} | {len(rs)} | {m['train_seconds']:.0f} "
+                  f"| {m.get('train_cpu_seconds', float('nan')):.1f} "
+                  f"| {m['rollout_mean_reward']:.5f} | {m['train_mean_reward']:.5f} "
+                  f"| {m['test_mean_reward']:.5f} ({sd:.5f}) | {m['test_sharpe']:.2f} |")
+    print(f"| equal weight | - | - | - | - | - | {ew_train.mean():.5f} | {ew_test.mean():.5f} "
+          f"| {sharpe(ew_test):.2f} |")
     if args.out:
         Path(args.out).write_text(json.dumps({"variant": args.variant, "top_k": args.top_k,
                                               "bootstrap_block": args.bootstrap_block,
@@ -269,7 +282,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--checkpoints", type=int, nargs="+",
                     default=[10_000, 25_000, 50_000, 100_000, 200_000])
-    ap.add_argument("--n-envs", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--n-envs", type=int, nargs="+", default=None,
+                    help="env copies (speed: each value, default 1 2 4; curve: each value x "
+                         "each seed, default 1); the rollout stays 512 steps over all copies")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--speed-steps", type=int, default=8192)
     ap.add_argument("--forecast-cache", default=None,
@@ -286,8 +301,8 @@ def main(argv=None) -> None:
                     help="steps of a bootstrapped training episode (EnvConfig.episode_weeks)")
     ap.add_argument("--out", default=None, help="write results as JSON here")
     args = ap.parse_args(argv)
-    if args.mode == "curve":
-        args.n_envs = args.n_envs[0]
+    if args.n_envs is None:
+        args.n_envs = [1] if args.mode == "curve" else [1, 2, 4]
     (speed if args.mode == "speed" else curve)(args)
 
 

@@ -13,27 +13,21 @@ Public API::
 See docs/DATA.md.
 """
 
-from feeds.benchmark import resolve_benchmark
-from feeds.errors import BundleError, ConfigError, DataError, PluginError
-from feeds.names import safe_join, validate_ticker
-from feeds.panel import WeeklyPanel
-from feeds.resample import load_panel, weekly_panel
-from feeds.sources import load_daily
-from feeds.universe import (Benchmark, Universe, get_benchmark, get_universe, list_universes,
-                            parse_asset_classes)
+from feeds.errors import BundleError, ConfigError, DataError, PluginError  # noqa: F401
+from feeds.lazy import lazy_exports
 
+# loaded on first use, so `import feeds` (and `feeds.errors`, which every package imports)
+# pulls in neither pandas nor Backtrader
+_EXPORTS = {
+    "feeds.errors": ("BundleError", "ConfigError", "DataError", "PluginError"),
+    "feeds.benchmark": ("resolve_benchmark",),
+    "feeds.names": ("safe_join", "validate_ticker"),
+    "feeds.panel": ("WeeklyPanel",),
+    "feeds.resample": ("load_panel", "weekly_panel"),
+    "feeds.sources": ("load_daily",),
+    "feeds.universe": ("Benchmark", "Universe", "get_benchmark", "get_universe",
+                       "list_universes", "parse_asset_classes"),
+    "feeds.btfeeds": ("to_backtrader", "daily_to_backtrader", "PanelData"),
+}
 
-def __getattr__(name):
-    # the Backtrader adapter is imported lazily so `import feeds` does not pull in backtrader
-    if name in ("to_backtrader", "daily_to_backtrader", "PanelData"):
-        from feeds import btfeeds
-        return getattr(btfeeds, name)
-    raise AttributeError(f"module 'feeds' has no attribute {name!r}")
-
-
-__all__ = [
-    "load_daily", "load_panel", "weekly_panel", "get_universe", "list_universes",
-    "get_benchmark", "WeeklyPanel", "to_backtrader", "daily_to_backtrader", "DataError",
-    "ConfigError", "BundleError", "PluginError", "Universe", "Benchmark", "PanelData",
-    "validate_ticker", "safe_join", "parse_asset_classes", "resolve_benchmark",
-]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -16,6 +16,7 @@ import io
 import json
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 from feeds.clean import clean_daily
@@ -45,12 +46,20 @@ def packaged_tickers() -> dict[str, str]:
     return {t: fname for fname, info in manifest()["files"].items() for t in info["tickers"]}
 
 
-@functools.lru_cache(maxsize=8)
 def _read_file(fname: str) -> pd.DataFrame:
     blob = (_data_dir() / fname).read_bytes()
     df = pd.read_csv(io.BytesIO(gzip.decompress(blob)), dtype={"ticker": str})
     df["date"] = pd.to_datetime(df["date"], format="%Y-%m-%d")
     return df
+
+
+@functools.lru_cache(maxsize=8)
+def _file_rows(fname: str) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """One packaged file without its ticker column, and each ticker's row positions: the file is
+    read and grouped once per process (before, every ticker scanned the whole file)."""
+    df = _read_file(fname)
+    rows = {str(t): pos for t, pos in df.groupby("ticker", sort=False).indices.items()}
+    return df.drop(columns=["ticker"]), rows
 
 
 def resolve(ticker: str) -> str:
@@ -73,7 +82,10 @@ def load_packaged(tickers) -> dict[str, pd.DataFrame]:
             raise DataError(f"packaged dataset: unknown ticker {t}; packaged tickers are listed by "
                             f"`python -m feeds universes`; use source='yfinance' or 'files' for "
                             f"others")
-        df = _read_file(where[src])
-        sub = df[df["ticker"] == src].drop(columns=["ticker"])
+        body, rows = _file_rows(where[src])
+        if src not in rows:
+            raise DataError(f"packaged dataset: {where[src]} has no rows for {t} although the "
+                            "manifest lists it; reinstall the package")
+        sub = body.iloc[rows[src]]  # a new frame: the cached file is never changed
         out[t] = clean_daily(sub, t, f"packaged:{where[src]}", kind=ticker_kind(t))
     return out

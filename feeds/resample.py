@@ -73,33 +73,71 @@ def yield_total_return_index(yields: pd.Series, maturity: float = 10.0,
     return pd.Series(idx, index=yields.index, name=yields.name)
 
 
+def week_labels(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The W-FRI week of each timestamp: its own date if a Friday, else the next Friday (what
+    ``resample("W-FRI", closed="right", label="right")`` assigns, at midnight)."""
+    days = (4 - index.dayofweek.to_numpy()) % 7
+    return index.normalize() + pd.to_timedelta(days, unit="D").as_unit(index.unit)
+
+
 def weekly_bars(daily: pd.DataFrame) -> pd.DataFrame:
-    """W-FRI OHLCV of one daily frame; only weeks that contain at least one bar."""
+    """W-FRI OHLCV of one daily frame; only weeks that contain at least one bar (a close).
+
+    The same values as ``daily.resample("W-FRI", closed="right", label="right")`` aggregated
+    (first open, max high, min low, last close, summed volume, NaNs skipped) and filtered to
+    weeks with a close, computed from one grouping by :func:`week_labels` (pandas' W-FRI
+    resampler builds its bins in a Python loop, and the old code resampled twice);
+    ``tests/feeds/test_perf_panel.py`` pins the equality. Sorted bars without missing prices
+    (what :func:`feeds.clean.clean_daily` returns) take a NumPy path over contiguous weeks.
+    """
     if daily.empty:
         return daily.copy()
-    w = daily.resample(WEEK_RULE, closed="right", label="right").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
-    w = w[daily["close"].resample(WEEK_RULE, closed="right", label="right").count() > 0]
+    idx = pd.DatetimeIndex(daily.index)
+    labels = week_labels(idx)
+    prices = daily[["open", "high", "low", "close"]].to_numpy(dtype=float)
+    if idx.is_monotonic_increasing and not np.isnan(prices).any():
+        v = labels.asi8
+        starts = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
+        ends = np.r_[starts[1:], len(v)] - 1
+        w = pd.DataFrame({"open": prices[starts, 0],
+                          "high": np.maximum.reduceat(prices[:, 1], starts),
+                          "low": np.minimum.reduceat(prices[:, 2], starts),
+                          "close": prices[ends, 3],
+                          "volume": daily["volume"].groupby(labels, sort=True).sum().to_numpy()},
+                         index=pd.DatetimeIndex(labels[starts], name="date"))
+        return w
+    g = daily.groupby(labels, sort=True)
+    w = g.agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    w = w[g["close"].count().to_numpy() > 0]
     w.index.name = "date"
     return w
 
 
-def _align(w: pd.DataFrame, index: pd.DatetimeIndex, ffill_limit: int):
-    """One asset's weekly bars on the common calendar: filled OHLCV and mask (see module doc)."""
-    w = w.reindex(index)
-    traded = w["close"].notna()
-    close = w["close"].ffill()
-    started = close.notna()
-    # length of the current run of missing weeks (0 on traded weeks)
-    miss = (~traded & started).astype(int)
-    run = miss.groupby(traded.cumsum()).cumsum()
-    mask = started & (traded | (run <= ffill_limit))
-    filled = ~traded & started
-    out = {}
-    for c in ("open", "high", "low"):
-        out[c] = w[c].where(~filled, close)
+def _align_all(weekly: dict, tickers: list, index: pd.DatetimeIndex, ffill_limit: int):
+    """Every asset's weekly bars on the common calendar, as (T, N) arrays: filled OHLCV and the
+    mask (see the module doc).
+
+    Per column: the close is carried forward from the last traded week; weeks without a bar
+    after the first one get open = high = low = that close and volume 0; the mask is True from
+    the first bar on while the run of missing weeks is at most ``ffill_limit``.
+    """
+    T, N = len(index), len(tickers)
+    raw = {c: np.full((T, N), np.nan) for c in ("open", "high", "low", "close", "volume")}
+    for j, t in enumerate(tickers):
+        w = weekly[t]
+        pos = index.get_indexer(w.index)
+        for c, a in raw.items():
+            a[pos, j] = w[c].to_numpy(dtype=float)
+    traded = ~np.isnan(raw["close"])
+    rows = np.arange(T)[:, None]
+    last = np.maximum.accumulate(np.where(traded, rows, -1), axis=0)  # last traded row, or -1
+    started = last >= 0
+    close = np.where(started, raw["close"][np.maximum(last, 0), np.arange(N)], np.nan)
+    filled = started & ~traded
+    mask = started & (traded | (rows - last <= ffill_limit))
+    out = {c: np.where(filled, close, raw[c]) for c in ("open", "high", "low")}
     out["close"] = close
-    out["volume"] = w["volume"].where(~filled, 0.0)
+    out["volume"] = np.where(filled, 0.0, raw["volume"])
     return out, mask
 
 
@@ -143,20 +181,13 @@ def weekly_panel(daily: dict, universe=None, ffill_limit: int = 2) -> WeeklyPane
         raise DataError("weekly_panel: no tickers")
     index = pd.DatetimeIndex(sorted(set().union(*[set(w.index) for w in weekly.values()])),
                              name="date")
-    fields = {c: {} for c in ("open", "high", "low", "close", "volume")}
-    masks = {}
-    for t in tickers:
-        cols, m = _align(weekly[t], index, ffill_limit)
-        for c in fields:
-            fields[c][t] = cols[c]
-        masks[t] = m
-    frames = {c: pd.DataFrame(fields[c], index=index, columns=tickers).astype(float)
-              for c in fields}
+    cols, m = _align_all(weekly, tickers, index, ffill_limit)
+    frames = {c: pd.DataFrame(a, index=index, columns=tickers) for c, a in cols.items()}
     close = frames["close"]
     prev = close.shift(1)
     rets = close / prev - 1.0
     rets = rets.where(prev.notna(), np.where(close.notna(), 0.0, np.nan))
-    mask = pd.DataFrame(masks, index=index, columns=tickers).astype(bool)
+    mask = pd.DataFrame(m, index=index, columns=tickers)
     if ylev:
         yl = pd.DataFrame({t: s.reindex(index).ffill() for t, s in ylev.items()}, index=index)
     else:

@@ -19,7 +19,7 @@ Everything public is importable from here (loaded on first use, so ``python -m s
 
 from __future__ import annotations
 
-import importlib
+from feeds.lazy import lazy_exports
 
 _EXPORTS = {
     "strategies.engine": ("TargetWeightStrategy", "FixedWeightStrategy", "CashCappedFiller"),
@@ -27,21 +27,9 @@ _EXPORTS = {
     "strategies.commission": ("ProportionalCommission", "commission_for", "install_commissions"),
     "strategies.allocation": ("AllocatorStrategy", "HybridLSTMPPO", "PPOOnly", "LSTMOnly",
                               "EqualWeight", "BuyAndHold", "ClassComposite"),
+    "strategies.composite": ("SeedEnsemble", "WalkForward"),
     "strategies.alpha": ("SingleStockStrategy", "AlphaPPO", "AlphaEqualWeight",
                          "BuyAndHoldStock", "RandomEntryExit", "MomentumStrategy"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'strategies' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

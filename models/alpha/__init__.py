@@ -11,22 +11,26 @@
 | ``splits`` | :func:`walk_forward_splits` |
 | ``bundle`` | :func:`save_alpha_bundle`, :func:`load_alpha_bundle` (safe: no pickle) |
 | ``jobs`` | :func:`run_jobs`: stocks x seeds trainings in parallel |
+
+Every name below is importable from here, loaded on first use (``from models.alpha import
+AlphaConfig`` does not import torch).
 """
 
-from models.alpha.bundle import load_alpha_bundle, save_alpha_bundle
-from models.alpha.config import AlphaConfig
-from models.alpha.data import StockArrays, make_env, prepare_stock, required_warmup
-from models.alpha.env import AlphaWeightingEnv
-from models.alpha.jobs import JobResult, TrainJob, run_jobs
-from models.alpha.policies import (AlphaPolicy, AlphaPolicyBase, EqualWeightPolicy,
-                                   MomentumPolicy, PositionPolicy, RandomEntryExitPolicy,
-                                   equal_weight_position, momentum_position, random_entry_exit)
-from models.alpha.splits import Split, walk_forward_splits
-from models.alpha.train import train_alpha_policy
+from __future__ import annotations
 
-__all__ = ["AlphaConfig", "AlphaWeightingEnv", "StockArrays", "prepare_stock", "make_env",
-           "required_warmup", "PositionPolicy", "AlphaPolicyBase", "AlphaPolicy",
-           "EqualWeightPolicy", "MomentumPolicy", "RandomEntryExitPolicy",
-           "equal_weight_position", "momentum_position", "random_entry_exit",
-           "train_alpha_policy", "Split", "walk_forward_splits", "save_alpha_bundle",
-           "load_alpha_bundle", "TrainJob", "JobResult", "run_jobs"]
+from feeds.lazy import lazy_exports
+
+_EXPORTS = {
+    "models.alpha.config": ("AlphaConfig",),
+    "models.alpha.env": ("AlphaWeightingEnv",),
+    "models.alpha.data": ("StockArrays", "prepare_stock", "make_env", "required_warmup"),
+    "models.alpha.policies": ("PositionPolicy", "AlphaPolicyBase", "AlphaPolicy",
+                              "EqualWeightPolicy", "MomentumPolicy", "RandomEntryExitPolicy",
+                              "equal_weight_position", "momentum_position", "random_entry_exit"),
+    "models.alpha.train": ("train_alpha_policy",),
+    "models.alpha.splits": ("Split", "walk_forward_splits"),
+    "models.alpha.bundle": ("save_alpha_bundle", "load_alpha_bundle"),
+    "models.alpha.jobs": ("TrainJob", "JobResult", "run_jobs"),
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

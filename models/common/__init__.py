@@ -8,7 +8,7 @@ Public names are importable from here (loaded on first use)::
 
 from __future__ import annotations
 
-import importlib
+from feeds.lazy import lazy_exports
 
 _EXPORTS = {
     "models.common.config": ("ConfigBase", "SB3_PPO_FIELDS"),
@@ -20,17 +20,5 @@ _EXPORTS = {
     "models.common.bundle": ("BundleFormatError", "KEY_ENV", "read_bundle", "write_bundle",
                              "seal", "sha256_file", "package_versions", "list_difference"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'models.common' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

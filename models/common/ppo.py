@@ -15,6 +15,12 @@ Seeding: :func:`train` calls ``set_random_seed(seed)`` (python, numpy, torch), s
 ``i`` with ``seed + i`` and passes ``seed`` to ``PPO``; same seed, config and data give identical
 weights. Torch threads are set for the whole build-and-learn (``threads``, default 1).
 
+Per-step overhead: the vectorised env is :mod:`models.common.vecenv`'s lean ``DummyVecEnv`` /
+``VecNormalize`` (no per-step deep copies; reward statistics updated only when rewards are
+normalised) and torch's distribution argument checks are off during ``learn``
+(:func:`no_distribution_validation`). Both leave every number as stock SB3 computes it:
+``tests/models/test_perf_ppo.py`` trains both ways and compares the weights bit for bit.
+
 A config passed here needs the SB3 fields, ``net_arch``, ``n_envs``, ``policy_kwargs()`` and
 ``total_timesteps`` (both :class:`models.portfolio.config.PPOConfig` and
 :class:`models.alpha.config.AlphaConfig` have them).
@@ -22,10 +28,11 @@ A config passed here needs the SB3 fields, ``net_arch``, ``n_envs``, ``policy_kw
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -75,17 +82,41 @@ class ObsNormalizer:
 def make_vec_env(env_fn: Callable[[], gym.Env], n_envs: int, seed: int, *,
                  norm_obs: bool, norm_reward: bool, gamma: float, clip_obs: float = 10.0,
                  monitor: bool = True):
-    """``DummyVecEnv`` of ``n_envs`` copies of ``env_fn()`` (``Monitor``-wrapped if ``monitor``),
-    seeded ``seed + i``, wrapped in a training ``VecNormalize`` when it normalises anything."""
+    """``n_envs`` copies of ``env_fn()`` (``Monitor``-wrapped if ``monitor``) in a
+    ``DummyVecEnv``, seeded ``seed + i``, wrapped in a training ``VecNormalize`` when it
+    normalises anything.
+
+    The classes are the lean subclasses of :mod:`models.common.vecenv` (same numbers as SB3's,
+    bit for bit, with less per-step copying; the reward statistics are left alone when rewards
+    are not normalised).
+    """
     from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from models.common.vecenv import LeanDummyVecEnv, LeanVecNormalize
     make = (lambda: Monitor(env_fn())) if monitor else env_fn
-    venv = DummyVecEnv([make for _ in range(int(n_envs))])
+    venv = LeanDummyVecEnv([make for _ in range(int(n_envs))])
     venv.seed(seed)
     if norm_obs or norm_reward:
-        venv = VecNormalize(venv, norm_obs=norm_obs, norm_reward=norm_reward,
-                            clip_obs=clip_obs, gamma=gamma)
+        venv = LeanVecNormalize(venv, norm_obs=norm_obs, norm_reward=norm_reward,
+                                clip_obs=clip_obs, gamma=gamma)
     return venv
+
+
+@contextlib.contextmanager
+def no_distribution_validation() -> Iterator[None]:
+    """Switch off torch's argument checks of distributions (``Normal(loc, scale)`` and its
+    ``log_prob``) for the duration, and restore the previous setting after.
+
+    The checks only raise on invalid arguments, never change a value: PPO's numbers are the
+    same with them off (tested), and each rollout step builds one distribution per action.
+    """
+    from torch.distributions import Distribution
+    old = Distribution._validate_args
+    Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        Distribution.set_default_validate_args(old)
 
 
 def build_ppo(config, venv, seed: int, verbose: int = 0):
@@ -153,7 +184,7 @@ def train(venv_fn: Callable[[], Any], config, seed: int = 0, total_timesteps: in
     steps = int(total_timesteps if total_timesteps is not None else config.total_timesteps)
     if steps < 1:
         raise ConfigError(f"total_timesteps must be >= 1, got {steps}")
-    with torch_threads(threads):
+    with torch_threads(threads), no_distribution_validation():
         set_random_seed(seed)
         model = build_ppo(config, venv_fn(), seed, verbose=verbose)
         if progress_bar:

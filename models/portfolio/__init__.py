@@ -8,7 +8,7 @@ imported only when a name that needs them is used)::
 
 from __future__ import annotations
 
-import importlib
+from feeds.lazy import lazy_exports
 
 _EXPORTS = {
     "models.portfolio.config": ("LSTMConfig", "EnvConfig", "PPOConfig"),
@@ -23,17 +23,5 @@ _EXPORTS = {
                                     "allocator_from_bundle"),
     "models.portfolio.bundle": ("Bundle", "save_bundle", "load_bundle"),
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'models.portfolio' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -120,7 +120,7 @@ class PPOConfig(ConfigBase):
     """PPO settings, named as in stable-baselines3 ``PPO(...)``."""
 
     learning_rate: float = 1e-4  #: Adam learning rate (paper)
-    n_steps: int = 512  #: rollout length per env before each update (paper)
+    n_steps: int = 512  #: rollout length before each update, all env copies together (paper)
     batch_size: int = 128  #: minibatch size (paper)
     n_epochs: int = 10  #: optimisation epochs per rollout (our choice: SB3 default)
     clip_range: float = 0.2  #: PPO ratio clip (paper)
@@ -131,7 +131,7 @@ class PPOConfig(ConfigBase):
     gae_lambda: float = 0.95  #: GAE lambda (paper)
     net_arch: tuple[int, ...] = (64, 64)  #: hidden layers of actor and critic (our choice)
     total_timesteps: int = 10_000  #: env steps; chosen on a validation slice (README)
-    n_envs: int = 1  #: parallel copies of the env in a DummyVecEnv
+    n_envs: int = 1  #: env copies in a DummyVecEnv, n_steps / n_envs steps each per rollout
     normalize_reward: bool = False  #: VecNormalize reward scaling (obs are always normalised)
     clip_obs: float = 10.0  #: VecNormalize observation clip
     torch_threads: int = 1  #: torch.set_num_threads while training (1 was fastest for 64x64)
