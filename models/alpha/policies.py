@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,8 +20,9 @@ from feeds.errors import DataError
 from models.alpha.config import AlphaConfig
 from models.alpha.data import prepare_stock, required_warmup, row_of
 from models.alpha.env import action_to_weights, build_observation, market_state, signal_to_position
-from models.common.execution import bar_returns, execute_step
 from models.alpha.language import Alpha, AlphaScaler, evaluate_alphas, validate_ohlcv
+from models.common.execution import bar_returns, execute_step
+from models.common.ppo import policy_action
 
 
 class PositionPolicy:
@@ -133,9 +134,12 @@ class AlphaPolicy(AlphaPolicyBase):
                                  trend_t, vol_t, z_t if self.config.include_alphas else None)
 
     def action(self, obs: np.ndarray) -> np.ndarray:
-        """The deterministic policy action (alpha weights before L1 normalisation)."""
-        act, _ = self.model.predict(obs, deterministic=True)
-        return np.clip(np.asarray(act, dtype=float), -1.0, 1.0)
+        """The deterministic policy action (alpha weights before L1 normalisation).
+
+        :func:`models.common.ppo.policy_action` (no observation normalisation): a direct actor
+        forward, bit-identical to ``model.predict(obs, deterministic=True)``."""
+        act = policy_action(self.model, None, obs)
+        return np.clip(act, -1.0, 1.0)
 
     def decide(self, z_t, log_returns, trend_t, vol_t, prev_position) -> float:
         act = self.action(self.observation(z_t, log_returns, trend_t, vol_t, prev_position))
@@ -160,7 +164,7 @@ class EqualWeightPolicy(AlphaPolicyBase):
 
     @classmethod
     def fit(cls, df: pd.DataFrame, alphas: Sequence[Alpha], train_start, train_end,
-            config: AlphaConfig | None = None) -> "EqualWeightPolicy":
+            config: AlphaConfig | None = None) -> EqualWeightPolicy:
         config = config or AlphaConfig()
         arrays = prepare_stock(df, alphas, train_start, train_end, config=config)
         return cls(alphas, arrays.scaler, config)
