@@ -91,6 +91,16 @@ def test_a_dead_worker_fails_its_task_only():
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_stops_the_workers_and_keeps_what_finished(tmp_path):
+    # Python's own Ctrl-C handler, also where the test process was started with SIGINT ignored
+    # (a background job of a non-interactive shell, as some CI runners start it)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _ctrl_c_case(tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _ctrl_c_case(tmp_path):
     seen, pids = tmp_path / "seen", tmp_path / "pids"
     saved = []
 
