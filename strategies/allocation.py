@@ -17,6 +17,17 @@ Drop-in use in any Cerebro: one weekly feed per bundle ticker, named after it, i
 Feeds may start late, end early and follow different calendars (see :mod:`strategies.dropin`:
 an asset enters when its feed starts; one decision per week). Bars that are not weekly are
 refused with a :class:`~feeds.errors.ConfigError` naming ``cerebro.resampledata``.
+
+Forecast cache (``forecast_cache=True``; off by default): on preloaded feeds (Backtrader's default
+``preload=True``) an :class:`AllocatorStrategy` whose allocator forecasts
+(``walk_forward_forecasts``: HybridLSTMPPO, LSTMOnly) replays the
+weekly rows it will record from the feeds' arrays, forecasts all of them in one batched call at
+``start`` (row t from rows <= t only) and hands the allocator row t each week. Each week's
+recorded row is checked against the replayed one; from the first difference on (and on feeds
+that are not preloaded: live, replay, ``preload=False``) the allocator forecasts every week.
+The LSTM runs in float32, whose rounding depends on how many windows are computed together: the
+hybrid's cached weights differ from the per-week ones by a few 1e-9 (LSTMOnly's are identical),
+so with the cache a backtest no longer decides bit for bit as the same feeds delivered live.
 """
 
 from __future__ import annotations
@@ -27,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from feeds.errors import BundleError, ConfigError
-from strategies.dropin import WEEKLY, WeeklyBarsMixin, bundle_frequency, match_feeds
+from strategies.dropin import WEEKLY, FeedClock, WeeklyBarsMixin, bundle_frequency, match_feeds
 from strategies.engine import TargetWeightStrategy
 from strategies.mixins import RebalanceBandMixin, TradeWindowMixin
 
@@ -68,6 +79,9 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         # Daily DGS10/DGS2 yields indexed by date (models.portfolio.macro.load_yields()): needed
         # by a bundle trained with yield features (EnvConfig.macro_features), else unused.
         ('macro', None),
+        # True: forecast every week in one batched call on preloaded feeds (module doc); the
+        # hybrid's weights then differ from the per-week forecasts' by float32 rounding (~1e-9).
+        ('forecast_cache', False),
     )
 
     def __init__(self):
@@ -82,24 +96,79 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
                                               "rebalance_band", 0.0) or None
         self.tickers = [self._names[j] for j in self._order]
         self.decisions: list[tuple] = []  # (date, target weights in self.tickers order)
+        # forecast cache (module doc): replayed rows and their forecasts, None = per-week path
+        self._replay: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def _make_allocator(self):
         if self.p.allocator is None:
             raise ConfigError(f"{type(self).__name__} needs allocator=...")
         return self.p.allocator
 
+    def start(self):
+        super().start()
+        if (self.p.forecast_cache
+                and getattr(self.allocator, "walk_forward_forecasts", None) is not None):
+            rows = self._replay_rows()
+            if rows is not None and len(rows[0]):
+                fc = self.allocator.walk_forward_forecasts(*rows)
+                if fc is not None and np.shape(fc) == rows[0].shape:
+                    self._replay = (rows[0], rows[1], np.asarray(fc, dtype=np.float64))
+
+    def _replay_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The (log return, mask) rows :meth:`_record_bar` will record, replayed from the
+        preloaded feeds with the same clock (None if the feeds are not preloaded)."""
+        if not getattr(self.env, "_dopreload", False):
+            return None
+        dts, ok, closes = [], [], []
+        for i, d in enumerate(self.datas):
+            n = d.lines.datetime.buflen()
+            if n <= 0 or len(d.lines.datetime.array) != n or len(d.close.array) != n:
+                return None
+            dt = np.asarray(d.lines.datetime.array, dtype=np.float64)
+            c = np.asarray(d.close.array, dtype=np.float64)
+            if len(d) or not np.all(np.diff(dt) > 0):  # already moved, or not one bar per date
+                return None
+            good = np.isfinite(c) & (c > 0.0)
+            if self._has_available[i]:
+                a = np.asarray(d.available.array, dtype=np.float64)
+                if len(a) != n:
+                    return None
+                good &= np.isfinite(a) & (a != 0.0)
+            dts.append(dt), ok.append(good), closes.append(c)
+        ticks = np.unique(np.concatenate(dts))
+        seen = [np.searchsorted(dt, ticks, side="right") for dt in dts]  # bars at each tick
+        bars = [_Bars() for _ in self.datas]
+        clock = FeedClock(bars, self.p.stale_limit)
+        prev, lrs, masks = None, [], []
+        for k, now in enumerate(ticks):
+            for i, b in enumerate(bars):
+                b.n = int(seen[i][k])
+                b.datetime[0] = dts[i][b.n - 1] if b.n else 0.0
+            clock.tick(float(now))
+            if not clock.ready():
+                continue
+            c = np.array([closes[j][bars[j].n - 1] if bars[j].n else np.nan
+                          for j in self._order], dtype=np.float64)
+            lrs.append(_log_returns(c, prev))
+            prev = c
+            masks.append(np.array([clock.is_current(j) and bars[j].n > 0
+                                   and bool(ok[j][bars[j].n - 1]) for j in self._order]))
+        if not lrs:
+            return None
+        return np.vstack(lrs), np.vstack(masks)
+
     def _record_bar(self) -> None:
         datas = [self.datas[j] for j in self._order]
         c = np.array([float(d.close[0]) if len(d) else np.nan for d in datas], dtype=np.float64)
-        if self._prev_close is None:
-            lr = np.where(np.isfinite(c), 0.0, np.nan)
-        else:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                lr = np.log(c / self._prev_close)
-            lr[np.isfinite(c) & ~np.isfinite(self._prev_close)] = 0.0  # first bar of a listing
+        lr = _log_returns(c, self._prev_close)
         self._prev_close = c
         self._lr.append(lr)
         self._avail.append(np.array([self.is_tradable(j) for j in self._order], dtype=bool))
+        if self._replay is not None:  # the cache holds while the rows are the replayed ones
+            k, (lrs, masks, _) = len(self._lr) - 1, self._replay
+            if (k >= len(lrs) or not np.array_equal(lrs[k], lr, equal_nan=True)
+                    or not np.array_equal(masks[k], self._avail[-1])):
+                self._replay = None
 
     def history(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
         """Log returns and availability of the last ``rows`` weeks (last row = current week).
@@ -120,6 +189,8 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         prev = np.array([held[n] for n in self.tickers], dtype=np.float64)
         mask_t = mh[-1]
         kw = {"date": self.datetime.date(0)} if getattr(self.allocator, "uses_dates", False) else {}
+        if self._replay is not None:
+            kw["forecast"] = self._replay[2][len(self._lr) - 1]
         w = self.allocator.target_weights(lr, prev, mask_t, mh, **kw)
         w = np.where(mask_t, np.asarray(w, dtype=np.float64), 0.0)
         self.decisions.append((self.datetime.date(0), w.copy()))
@@ -128,6 +199,26 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         if self.within_band(out):  # rebalance_band None (default): always trade
             return None
         return out
+
+
+class _Bars:
+    """A feed as :class:`strategies.dropin.FeedClock` sees it: a bar count and the last date."""
+
+    def __init__(self):
+        self.n, self.datetime = 0, [0.0]
+
+    def __len__(self):
+        return self.n
+
+
+def _log_returns(c: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
+    """One week's log returns from the closes (NaN before a listing, 0 at its first bar)."""
+    if prev is None:
+        return np.where(np.isfinite(c), 0.0, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lr = np.log(c / prev)
+    lr[np.isfinite(c) & ~np.isfinite(prev)] = 0.0  # first bar of a listing
+    return lr
 
 
 def _load(bundle):

@@ -21,6 +21,12 @@ and takes no date.
 Inference runs on one torch thread (:data:`INFERENCE_THREADS`): the networks are tiny, and with
 torch's default thread count a tiny ``bmm`` on a busy machine takes 15 ms instead of 0.2 ms.
 The count is set for each call and restored after (training keeps its own setting).
+
+The allocators that forecast (:class:`LSTMTopKAllocator`, :class:`HybridAllocator`) can skip the
+per-bar forecast: :meth:`~LSTMTopKAllocator.walk_forward_forecasts` computes the forecasts of
+every row of a whole history in one batched call (row t from rows <= t), and
+``target_weights(..., forecast=row_t)`` uses such a row instead of forecasting from the last
+``lookback`` rows (what a backtest on preloaded feeds does, :mod:`strategies.allocation`).
 """
 
 from __future__ import annotations
@@ -100,6 +106,28 @@ def _forecast_last(forecaster: Any, h: np.ndarray, mask_history: np.ndarray | No
         return np.asarray(forecaster.forecast(rows, mh), dtype=np.float64)[-1]
 
 
+def _forecast_all(forecaster: Any, lr: np.ndarray, mask: np.ndarray,
+                  env_config: EnvConfig | None = None) -> np.ndarray:
+    """Walk-forward forecasts of every row, (T, N): row t is what :func:`_forecast_last` gives
+    on the rows up to t (NaN for the first ``lookback - 1`` rows)."""
+    lr = np.asarray(lr, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    if lr.ndim != 2 or mask.shape != lr.shape:
+        raise DataError(f"log returns {lr.shape} and mask {mask.shape} must be one (T, N) shape")
+    with torch_threads(INFERENCE_THREADS):
+        if env_config is not None and env_config.forecast_gate != "none":
+            from models.portfolio.forecaster import state_forecasts
+            return state_forecasts(forecaster, lr, mask, env_config)
+        return np.asarray(forecaster.forecast(lr, mask), dtype=np.float64)
+
+
+def _given_forecast(forecast: Any, n: int) -> np.ndarray:
+    fc = np.asarray(forecast, dtype=np.float64).reshape(-1)
+    if fc.shape[0] != n:
+        raise DataError(f"forecast has {fc.shape[0]} entries, the history {n} assets")
+    return fc
+
+
 class LSTMTopKAllocator(Allocator):
     """LSTM-only baseline: equal weight over the K available assets with the highest forecasts.
 
@@ -124,9 +152,17 @@ class LSTMTopKAllocator(Allocator):
                               f"'{bundle.variant}'); retrain with --retrain")
         return cls(bundle.forecaster, bundle.env_config.top_k)
 
-    def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None):
+    def walk_forward_forecasts(self, log_returns: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Forecasts of every row of a (T, N) history in one call; row t may be passed as
+        ``forecast=`` to :meth:`target_weights` at bar t (same weights as without it)."""
+        return _forecast_all(self.forecaster, log_returns, mask)
+
+    def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None,
+                       forecast=None):
+        """``forecast``: optional row t of :meth:`walk_forward_forecasts` (else forecast here)."""
         h, _, m = _check(log_return_history, prev_weights, mask_t, self.forecaster.n_assets_)
-        fc = _forecast_last(self.forecaster, h, mask_history)
+        fc = (_forecast_last(self.forecaster, h, mask_history) if forecast is None
+              else _given_forecast(forecast, h.shape[1]))
         ok = m & np.isfinite(fc)
         if not ok.any():
             return EqualWeightAllocator().target_weights(h, None, m)
@@ -207,11 +243,23 @@ class PolicyAllocator(Allocator):
         mh = mh[mh.shape[0] - h.shape[0]:]
         return macro_at(spec, h, mh & np.isfinite(h), date, self.macro)
 
+    def walk_forward_forecasts(self, log_returns: np.ndarray,
+                               mask: np.ndarray) -> np.ndarray | None:
+        """State forecasts of every row of a (T, N) history in one call (None without a
+        forecaster); row t may be passed as ``forecast=`` to :meth:`target_weights` at bar t."""
+        if self.forecaster is None:
+            return None
+        return _forecast_all(self.forecaster, log_returns, mask, self.env_config)
+
     def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None,
-                       date=None):
+                       date=None, forecast=None):
+        """``forecast``: optional row t of :meth:`walk_forward_forecasts` (else forecast here;
+        ignored without a forecaster)."""
         h, p, m = _check(log_return_history, prev_weights, mask_t, self.builder.layout.n_assets)
-        fc = (_forecast_last(self.forecaster, h, mask_history, self.env_config)
-              if self.forecaster is not None else None)
+        fc = None
+        if self.forecaster is not None:
+            fc = (_forecast_last(self.forecaster, h, mask_history, self.env_config)
+                  if forecast is None else _given_forecast(forecast, h.shape[1]))
         obs = self.builder.observation(h[-self.env_config.window:], p, fc, m,
                                        self._macro_row(h, mask_history, date))
         w = self.weights_for_observation(obs, m)
