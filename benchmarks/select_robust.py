@@ -44,10 +44,8 @@ MAX_TURNOVER = 0.30
 
 def validation_end() -> str:
     """The last training week of the default split (the end of the validation run)."""
-    from strategies.pipeline.system1 import RunConfig, load_run_panel, split
-    run = RunConfig()
-    panel = load_run_panel(run)
-    return str(panel.index[split(panel, run.train_frac) - 1].date())
+    from strategies.pipeline.system1 import RunConfig, validation_config
+    return validation_config(RunConfig()).end
 
 
 def evaluate(name: str, env_o: dict, base, seeds: list[int]) -> dict:

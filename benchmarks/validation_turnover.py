@@ -98,10 +98,8 @@ def obs_noise_hook(std: float):
 
 def validation_end() -> str:
     """The last training week of the default split (the end of the validation run)."""
-    from strategies.pipeline.system1 import RunConfig, load_run_panel, split
-    run = RunConfig()
-    panel = load_run_panel(run)
-    return str(panel.index[split(panel, run.train_frac) - 1].date())
+    from strategies.pipeline.system1 import RunConfig, validation_config
+    return validation_config(RunConfig()).end
 
 
 def main(argv: list[str] | None = None) -> dict:

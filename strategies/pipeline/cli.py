@@ -99,23 +99,15 @@ def run_system1_cli(a: argparse.Namespace) -> int:
 
 
 def config_from_args(a: argparse.Namespace):
-    from strategies.pipeline.system2 import FULL_SEEDS, QUICK_SEEDS, QUICK_TIMESTEPS, System2Config
+    from strategies.pipeline.system2 import QUICK_TIMESTEPS, System2Config
     tickers = None
     if getattr(a, "tickers", None) is not None:
         tickers = tuple(t.strip() for t in a.tickers.split(",") if t.strip())
         if not tickers:
             raise ConfigError("--tickers is empty; pass e.g. --tickers AAPL,PEP")
     quick = bool(getattr(a, "quick", False))
-    seed_first = a.seed
-    if a.seeds is None:
-        seeds = QUICK_SEEDS if quick else FULL_SEEDS
-    else:
-        from strategies.pipeline.seeds import parse_seeds
-        listed = parse_seeds(a.seeds, a.seed)
-        if listed != list(range(listed[0], listed[0] + len(listed))):
-            raise ConfigError(f"--seeds {a.seeds}: System 2 runs consecutive seeds; give a count "
-                              "with --seed, or a range such as 0-9")
-        seeds, seed_first = len(listed), listed[0]
+    listed = seed_list(a, 2)
+    seeds, seed_first = len(listed), listed[0]
     timesteps = a.timesteps if a.timesteps is not None else (QUICK_TIMESTEPS if quick else None)
     start, end = default_window(2)
     jobs = None if a.jobs == -1 else a.jobs  # -1: all cores (System2Config's None)
@@ -268,9 +260,6 @@ def _check_scope(a: argparse.Namespace, presets: list) -> None:
     if max(seeds) > MAX_SEED:
         raise ConfigError(f"--seed {a.seed} with {len(seeds)} seeds goes past 2**32 - 1; use a "
                           "smaller --seed")
-    if system == 2 and seeds != list(range(seeds[0], seeds[0] + len(seeds))):
-        raise ConfigError(f"--seeds {a.seeds}: System 2 runs consecutive seeds; give a count "
-                          "with --seed, or a range such as 0-9")
     if a.ensemble and len(seeds) < 2:
         raise ConfigError("--ensemble averages several seeds' policies: add --seeds N (N >= 2)")
     if a.ensemble and not fams & LEARNED:
@@ -291,7 +280,11 @@ def seed_list(a: argparse.Namespace, system: int) -> list[int]:
     if a.seeds is None and system == 2:
         from strategies.pipeline.system2 import FULL_SEEDS, QUICK_SEEDS
         return parse_seeds(QUICK_SEEDS if a.quick else FULL_SEEDS, a.seed)
-    return parse_seeds(a.seeds, a.seed)
+    seeds = parse_seeds(a.seeds, a.seed)
+    if system == 2 and seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+        raise ConfigError(f"--seeds {a.seeds}: System 2 runs consecutive seeds; give a count "
+                          "with --seed, or a range such as 0-9")
+    return seeds
 
 
 def _check_source(a: argparse.Namespace) -> str:

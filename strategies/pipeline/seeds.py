@@ -160,7 +160,6 @@ def run_seeds(names: list[str], run, seeds: list[int], ensemble: bool = False) -
 
 
 def _ensembles(study: SeedStudy, learned: list[str], run) -> dict[str, StrategyResult]:
-    from models.portfolio.bundle import load_bundle
     from strategies.composite import SeedEnsemble, WalkForward
     from strategies.pipeline.walkforward import macro_for
     from strategies.pipeline.system1 import backtest, load_run_panel, split
@@ -179,12 +178,12 @@ def _ensembles(study: SeedStudy, learned: list[str], run) -> dict[str, StrategyR
             sched = [(d, [sc[i][1] for sc in scheds]) for i, (d, _) in enumerate(scheds[0])]
             members = scheds
             cls, params = WalkForward, {"schedule": sched, "top_k": preset.top_k,
-                                        "macro": macro_for([b for sc in scheds for _, b in sc])}
+                                        "macro": macro_for(preset, run)}
         else:
             members = [study.runs[s][name].bundle for s in study.seeds]
             cls, params = SeedEnsemble, {"bundles": members, "top_k": preset.top_k,
                                          "trade_start": panel.index[n_train - 1],
-                                         "macro": macro_for([load_bundle(m) for m in members])}
+                                         "macro": macro_for(preset, run)}
         log.info("backtesting %s (average of %d seeds' target weights)", ens, len(members))
         out[ens] = backtest(cls, params, panel, run, panel.index[n_train], ens)
     return out

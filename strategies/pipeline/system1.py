@@ -115,6 +115,14 @@ def split(panel: WeeklyPanel, train_frac: float) -> int:
     return n_train
 
 
+def validation_config(run: RunConfig) -> RunConfig:
+    """``run`` cut at its last training week: its own ``train_frac`` split then puts a
+    validation slice inside the training window, where settings are chosen (never on the test
+    weeks)."""
+    panel = load_run_panel(run)
+    return replace(run, end=str(panel.index[split(panel, run.train_frac) - 1].date()))
+
+
 def _data_key(panel: WeeklyPanel, n_train: int) -> str:
     h = hashlib.sha256()
     h.update(json.dumps(panel.tickers).encode())

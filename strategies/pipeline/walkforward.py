@@ -81,13 +81,12 @@ def walk_forward_params(preset, trainers: list[tuple[Window, object]], panel) ->
         schedule.append((panel.index[w.hi - 1], b))
     return {"schedule": schedule, "top_k": preset.top_k,
             "trade_start": panel.index[trainers[0][0].hi - 1],
-            "macro": macro_for([b for _, b in schedule])}
+            "macro": macro_for(preset, trainers[0][1].run)}
 
 
-def macro_for(bundles) -> object:
-    """The yields that bundles trained with yield features read (None when none does)."""
+def macro_for(preset, run) -> object:
+    """The yields a learned preset's policies read (its EnvConfig has yield features), else
+    None; every seed and window of a preset shares that config."""
     from models.portfolio.macro import yields_for
-    for b in bundles:
-        if b.variant != "lstm" and yields_for(b.env_config) is not None:
-            return yields_for(b.env_config)
-    return None
+    from strategies.pipeline.system1 import configs
+    return None if preset.family == "lstm" else yields_for(configs(run, preset)[0])
