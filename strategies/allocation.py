@@ -18,16 +18,17 @@ Feeds may start late, end early and follow different calendars (see :mod:`strate
 an asset enters when its feed starts; one decision per week). Bars that are not weekly are
 refused with a :class:`~feeds.errors.ConfigError` naming ``cerebro.resampledata``.
 
-Forecast cache (``forecast_cache=True``; off by default): on preloaded feeds (Backtrader's default
+Forecast cache (``forecast_cache``, on by default): on preloaded feeds (Backtrader's default
 ``preload=True``) an :class:`AllocatorStrategy` whose allocator forecasts
 (``walk_forward_forecasts``: HybridLSTMPPO, LSTMOnly) replays the
 weekly rows it will record from the feeds' arrays, forecasts all of them in one batched call at
 ``start`` (row t from rows <= t only) and hands the allocator row t each week. Each week's
 recorded row is checked against the replayed one; from the first difference on (and on feeds
 that are not preloaded: live, replay, ``preload=False``) the allocator forecasts every week.
-The LSTM runs in float32, whose rounding depends on how many windows are computed together: the
-hybrid's cached weights differ from the per-week ones by a few 1e-9 (LSTMOnly's are identical),
-so with the cache a backtest no longer decides bit for bit as the same feeds delivered live.
+The forecaster computes every week with the same float32 kernels however many weeks it computes
+at once (:func:`models.portfolio.forecaster._gemm_batch`), so the cached forecasts, and the
+decisions, are bit-identical to the per-week ones (tested); ``forecast_cache=False`` forecasts
+every week.
 """
 
 from __future__ import annotations
@@ -79,9 +80,9 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         # Daily DGS10/DGS2 yields indexed by date (models.portfolio.macro.load_yields()): needed
         # by a bundle trained with yield features (EnvConfig.macro_features), else unused.
         ('macro', None),
-        # True: forecast every week in one batched call on preloaded feeds (module doc); the
-        # hybrid's weights then differ from the per-week forecasts' by float32 rounding (~1e-9).
-        ('forecast_cache', False),
+        # True: on preloaded feeds forecast every week in one batched call at start (module
+        # doc; same decisions, bit for bit); False: one forecast call per week.
+        ('forecast_cache', True),
     )
 
     def __init__(self):

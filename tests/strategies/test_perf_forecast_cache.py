@@ -1,6 +1,7 @@
-"""The System 1 forecast cache (``forecast_cache=True``): on preloaded feeds HybridLSTMPPO and
-LSTMOnly forecast every week in one batched call at start and decide as with one forecast call
-per week (LSTMOnly bit for bit, the hybrid to float32 rounding)."""
+"""The System 1 forecast cache (``forecast_cache``, on by default): on preloaded feeds
+HybridLSTMPPO and LSTMOnly forecast every week in one batched call at start and decide bit for bit
+as with one forecast call per week (the forecaster computes a lone week with the kernels of a
+batch); the forecast of a week is the same computed alone or with every other week."""
 
 from __future__ import annotations
 
@@ -81,17 +82,35 @@ def _run(cls, bundle, feeds, wrap=False, preload=True):
     return c.run(preload=preload)[0]
 
 
-def _same(a, b, exact):
-    """Same weeks and weights. The LSTM runs in float32 and its matmuls round differently for
-    one window (per week) than for all windows at once (the cache): forecasts differ by up to
-    ~6e-9 (3e-6 relative), so the hybrid's weights by a few 1e-9 (atol 1e-7); LSTMOnly ranks
-    the forecasts and its weights are identical."""
+def _same(a, b):
+    """Same weeks and bit-identical weights."""
     assert [d for d, _ in a.decisions] == [d for d, _ in b.decisions]
     wa, wb = np.array([w for _, w in a.decisions]), np.array([w for _, w in b.decisions])
-    if exact:
-        np.testing.assert_array_equal(wa, wb)
-    else:
-        np.testing.assert_allclose(wa, wb, rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_week_forecast_alone_equals_it_forecast_with_all_weeks(bundles, threads):
+    """The live path (the last ``lookback`` rows, one window) and the batched path (every week:
+    training arrays, the cache) give the same bits, forecasts and Monte-Carlo dropout samples."""
+    from models.portfolio.bundle import load_bundle
+    paths, panel = bundles
+    fc = load_bundle(paths["hybrid_top5"]).forecaster
+    fc.num_threads = threads
+    lr, mask = panel.log_returns.to_numpy(), panel.mask.to_numpy()
+    L = fc.config.lookback
+    full = fc.forecast(lr, mask)
+    mean, std = fc.forecast_samples(lr, mask, 4)
+    weeks = range(L - 1, len(lr))
+    assert np.isfinite(full[L - 1:]).any() and len(weeks) > 100
+    for t in weeks:
+        rows, m = lr[t - L + 1:t + 1], mask[t - L + 1:t + 1]
+        np.testing.assert_array_equal(fc.forecast(rows, m)[-1], full[t])
+        m1, s1 = fc.forecast_samples(rows, m, 4)
+        np.testing.assert_array_equal(m1[-1], mean[t])
+        np.testing.assert_array_equal(s1[-1], std[t])
+    # a short last chunk (fewer windows than the smallest inference batch) as well
+    np.testing.assert_array_equal(fc.forecast(lr[-L - 2:], mask[-L - 2:])[-3:], full[-3:])
 
 
 @pytest.mark.parametrize("kind", ["panel", "late_and_ended", "calendars"])
@@ -103,7 +122,7 @@ def test_cached_forecasts_decide_as_the_per_week_forecasts(bundles, cls, preset,
     assert cached._replay is not None  # the cache held to the end: every row replayed exactly
     assert per_week.allocator.calls == len(per_week.decisions) > 100
     assert len(cached.decisions) == len(cached._lr)
-    _same(cached, per_week, exact=cls is LSTMOnly)
+    _same(cached, per_week)
     # the rows the strategy recorded are the replayed ones the forecasts were computed on
     lrs, masks, fc = cached._replay
     np.testing.assert_array_equal(np.vstack(cached._lr), lrs)
@@ -120,17 +139,21 @@ def test_feeds_not_preloaded_forecast_every_week_with_the_same_decisions(bundles
     cached = _run(cls, paths[preset], _feeds(panel, "late_and_ended"))
     live = _run(cls, paths[preset], _feeds(panel, "late_and_ended"), preload=False)
     assert cached._replay is not None and live._replay is None
-    _same(cached, live, exact=cls is LSTMOnly)
+    _same(cached, live)
 
 
-def test_the_cache_is_off_by_default(bundles):
+def test_the_cache_is_on_by_default_and_can_be_switched_off(bundles):
     paths, panel = bundles
-    c = bt.Cerebro(stdstats=False)
-    for d in _feeds(panel, "panel"):
-        c.adddata(d, name=d._name)
-    c.addstrategy(LSTMOnly, bundle=paths["lstm_top5"], top_k=5)
-    s = c.run()[0]
-    assert s._replay is None and len(s.decisions) > 100
+    runs = {}
+    for kw in ({}, {"forecast_cache": False}):
+        c = bt.Cerebro(stdstats=False)
+        for d in _feeds(panel, "panel"):
+            c.adddata(d, name=d._name)
+        c.addstrategy(HybridLSTMPPO, bundle=paths["hybrid_top5"], top_k=5, **kw)
+        runs[bool(kw)] = c.run()[0]
+    assert runs[False]._replay is not None and runs[True]._replay is None
+    assert len(runs[True].decisions) > 100
+    _same(runs[False], runs[True])
 
 
 def test_a_row_that_differs_from_the_replay_drops_the_cache(bundles):
@@ -147,7 +170,7 @@ def test_a_row_that_differs_from_the_replay_drops_the_cache(bundles):
     s = _run(Tampered, paths["hybrid_top5"], _feeds(panel, "panel"))
     ref = _run(HybridLSTMPPO, paths["hybrid_top5"], _feeds(panel, "panel"), wrap=True)
     assert s._replay is None
-    _same(s, ref, exact=False)
+    _same(s, ref)
     w, w_ref = ([x for _, x in st.decisions[60:]] for st in (s, ref))
     np.testing.assert_array_equal(w, w_ref)  # from week 60 on: the per-week forecasts
 
