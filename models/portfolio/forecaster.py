@@ -108,8 +108,11 @@ class LSTMForecaster:
     """
 
     def __init__(self, config: LSTMConfig, seed: int = 0, num_threads: int | None = None,
-                 progress: bool = False):
+                 progress: bool = False, asset_chunk: int = 8):
         self.config = config
+        #: assets whose recurrence is trained in one autograd graph (memory: the fit's
+        #: activations scale with it; results do not depend on it)
+        self.asset_chunk = max(1, int(asset_chunk))
         self.seed = int(seed)
         self.num_threads = num_threads
         self.progress = progress
@@ -161,8 +164,18 @@ class LSTMForecaster:
         ``rows``: the assets still training (None = all). Only they are computed; the others'
         gradients are zero (their parameters are no longer used: their best ones are kept).
         Each asset's network, loss term, Adam update and dropout mask are its own, so an active
-        asset's step is bit-identical to computing every asset (tested)."""
+        asset's step is bit-identical to computing every asset (tested).
+
+        The recurrence runs forward and backward ``asset_chunk`` assets at a time (the
+        dropout mask of the mini-batch drawn once for all, the head and loss on the full
+        layout each time, each asset's loss term counted in its own chunk only): the autograd
+        graph then holds one chunk's activations, not all assets', and every asset's gradient
+        is computed by the same kernels as before (tested bit for bit)."""
         n = z.shape[1]
+        drop = float(self.config.dropout)
+        act = torch.arange(n) if rows is None else rows
+        chunks = [None] if rows is None and n <= self.asset_chunk else \
+            list(act.split(self.asset_chunk))
         perm = tr_ends[torch.randperm(len(tr_ends), generator=gen)]
         run_sum = torch.zeros(n)
         run_cnt = torch.zeros(n)
@@ -172,23 +185,25 @@ class LSTMForecaster:
             cnt = w.sum(1)
             if not (cnt > 0).any():
                 continue
-            if rows is None:
-                pred = self._net(params, x, self.config.dropout, gen)
-            else:
-                p = {k: (v[rows] if k in _LSTM_NAMES else v) for k, v in params.items()}
-                pred = self._net(p, x[rows], self.config.dropout, gen, rows=rows, n_all=n)
-            # the loss on the full (N, B) layout either way: the same kernels, the same bits
-            per_asset = ((pred - y) ** 2 * w).sum(1) / cnt.clamp(min=1)
-            loss = per_asset.sum()
+            keep = (torch.rand((n, x.shape[1], int(self.config.hidden)), generator=gen)
+                    >= drop) if drop > 0.0 else None
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            for g in chunks:
+                if g is None:
+                    h = lstm_net.hidden_states(params, x)
+                else:
+                    p = {k: params[k][g] for k in _LSTM_NAMES}
+                    h = lstm_net.hidden_states(p, x[g], rows=g, n_all=n)
+                if keep is not None:  # lstm_net.head's dropout, with the mini-batch's mask
+                    h = h * keep / (1.0 - drop)
+                pred = lstm_net.head(params, h)
+                # the loss on the full (N, B) layout either way: the same kernels, the same bits
+                per_asset = ((pred - y) ** 2 * w).sum(1) / cnt.clamp(min=1)
+                (per_asset.sum() if g is None else per_asset[g].sum()).backward()
+                sel = act if g is None else g
+                run_sum[sel] += per_asset.detach()[sel] * cnt[sel]
+                run_cnt[sel] += cnt[sel]
             opt.step()
-            if rows is None:
-                run_sum += per_asset.detach() * cnt
-                run_cnt += cnt
-            else:
-                run_sum[rows] += per_asset.detach()[rows] * cnt[rows]
-                run_cnt[rows] += cnt[rows]
         return run_sum, run_cnt
 
     def fit(self, log_returns: np.ndarray, mask: np.ndarray) -> LSTMForecaster:

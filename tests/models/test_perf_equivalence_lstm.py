@@ -178,9 +178,10 @@ def _panel(T: int, N: int, seed: int, late: int = 0) -> tuple[np.ndarray, np.nda
     return x, m
 
 
-def _compare(cfg: LSTMConfig, r: np.ndarray, m: np.ndarray, seed: int) -> LSTMForecaster:
+def _compare(cfg: LSTMConfig, r: np.ndarray, m: np.ndarray, seed: int,
+             asset_chunk: int = 16) -> LSTMForecaster:
     with torch_threads(1):
-        new = LSTMForecaster(cfg, seed=seed, num_threads=1).fit(r, m)
+        new = LSTMForecaster(cfg, seed=seed, num_threads=1, asset_chunk=asset_chunk).fit(r, m)
         ref = _ReferenceForecaster(cfg, seed=seed, num_threads=1).fit(r, m)
     for k in new._params:
         assert torch.equal(new._params[k], ref._params[k]), k
@@ -200,6 +201,15 @@ def test_skipping_stopped_assets_is_bit_identical(seed):
     assert len(set(stopped)) > 1  # assets stopped at different epochs: the skip was exercised
 
 
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_training_a_few_assets_at_a_time_is_bit_identical(chunk):
+    """asset_chunk bounds the autograd graph's memory; the fitted models do not move."""
+    r, m = _panel(90, 7, 0, late=2)
+    cfg = replace(LSTMConfig(), lookback=8, hidden=8, batch_size=16, max_epochs=12, patience=2)
+    new = _compare(cfg, r, m, 0, asset_chunk=chunk)
+    assert len({e for e in new.history_["stopped_epoch"] if e}) > 1
+
+
 def test_skipping_with_assets_stopping_on_training_loss_is_bit_identical():
     # two assets end before the validation slice: they stop on their training loss
     r, m = _panel(70, 5, 3, late=1)
@@ -213,4 +223,4 @@ def test_skipping_with_assets_stopping_on_training_loss_is_bit_identical():
 def test_skipping_paper_sizes_is_bit_identical():
     r, m = _panel(253, 12, 5, late=3)
     cfg = replace(LSTMConfig(), max_epochs=15, patience=3)
-    _compare(cfg, r, m, 0)
+    _compare(cfg, r, m, 0, asset_chunk=5)
