@@ -33,10 +33,13 @@ every week.
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 
+import backtrader as bt
 import numpy as np
+import pandas as pd
 
 from feeds.errors import BundleError, ConfigError
 from strategies.dropin import WEEKLY, FeedClock, WeeklyBarsMixin, bundle_frequency, match_feeds
@@ -99,6 +102,7 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         self.decisions: list[tuple] = []  # (date, target weights in self.tickers order)
         # forecast cache (module doc): replayed rows and their forecasts, None = per-week path
         self._replay: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._replay_from = 0  # first replayed row with a cached forecast
 
     def _make_allocator(self):
         if self.p.allocator is None:
@@ -111,13 +115,22 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
                 and getattr(self.allocator, "walk_forward_forecasts", None) is not None):
             rows = self._replay_rows()
             if rows is not None and len(rows[0]):
-                fc = self.allocator.walk_forward_forecasts(*rows)
-                if fc is not None and np.shape(fc) == rows[0].shape:
-                    self._replay = (rows[0], rows[1], np.asarray(fc, dtype=np.float64))
+                lrs, masks, days = rows
+                # weeks before trade_start decide nothing: their forecasts are not computed
+                first = 0 if self.p.trade_start is None else int(np.searchsorted(
+                    days, np.datetime64(pd.Timestamp(self.p.trade_start).date(), "D")))
+                wff = self.allocator.walk_forward_forecasts
+                if "start" not in inspect.signature(wff).parameters:  # a user's allocator
+                    first = 0
+                fc = wff(lrs, masks, start=first) if first else wff(lrs, masks)
+                if fc is not None and np.shape(fc) == lrs.shape:
+                    self._replay = (lrs, masks, np.asarray(fc, dtype=np.float64))
+                    self._replay_from = first
 
-    def _replay_rows(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def _replay_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """The (log return, mask) rows :meth:`_record_bar` will record, replayed from the
-        preloaded feeds with the same clock (None if the feeds are not preloaded)."""
+        preloaded feeds with the same clock, and the date of each (the strategy clock's, as
+        ``in_trade_window`` reads it); None if the feeds are not preloaded."""
         if not getattr(self.env, "_dopreload", False):
             return None
         dts, ok, closes = [], [], []
@@ -140,7 +153,7 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         seen = [np.searchsorted(dt, ticks, side="right") for dt in dts]  # bars at each tick
         bars = [_Bars() for _ in self.datas]
         clock = FeedClock(bars, self.p.stale_limit)
-        prev, lrs, masks = None, [], []
+        prev, lrs, masks, days = None, [], [], []
         for k, now in enumerate(ticks):
             for i, b in enumerate(bars):
                 b.n = int(seen[i][k])
@@ -151,12 +164,14 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
             c = np.array([closes[j][bars[j].n - 1] if bars[j].n else np.nan
                           for j in self._order], dtype=np.float64)
             lrs.append(_log_returns(c, prev))
+            days.append(np.datetime64(
+                bt.num2date(float(now), tz=getattr(self.datetime, "_tz", None)).date(), "D"))
             prev = c
             masks.append(np.array([clock.is_current(j) and bars[j].n > 0
                                    and bool(ok[j][bars[j].n - 1]) for j in self._order]))
         if not lrs:
             return None
-        return np.vstack(lrs), np.vstack(masks)
+        return np.vstack(lrs), np.vstack(masks), np.array(days)
 
     def _record_bar(self) -> None:
         datas = [self.datas[j] for j in self._order]
@@ -190,7 +205,7 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         prev = np.array([held[n] for n in self.tickers], dtype=np.float64)
         mask_t = mh[-1]
         kw = {"date": self.datetime.date(0)} if getattr(self.allocator, "uses_dates", False) else {}
-        if self._replay is not None:
+        if self._replay is not None and len(self._lr) - 1 >= self._replay_from:
             kw["forecast"] = self._replay[2][len(self._lr) - 1]
         w = self.allocator.target_weights(lr, prev, mask_t, mh, **kw)
         w = np.where(mask_t, np.asarray(w, dtype=np.float64), 0.0)

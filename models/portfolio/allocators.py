@@ -107,18 +107,25 @@ def _forecast_last(forecaster: Any, h: np.ndarray, mask_history: np.ndarray | No
 
 
 def _forecast_all(forecaster: Any, lr: np.ndarray, mask: np.ndarray,
-                  env_config: EnvConfig | None = None) -> np.ndarray:
+                  env_config: EnvConfig | None = None, start: int = 0) -> np.ndarray:
     """Walk-forward forecasts of every row, (T, N): row t is what :func:`_forecast_last` gives
-    on the rows up to t (NaN for the first ``lookback - 1`` rows)."""
+    on the rows up to t (NaN for the first ``lookback - 1`` rows). ``start``: only rows from
+    ``start`` on are wanted (the earlier ones are NaN, and only the ``lookback - 1`` rows before
+    ``start`` are read); the rows computed are the same, bit for bit."""
     lr = np.asarray(lr, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)
     if lr.ndim != 2 or mask.shape != lr.shape:
         raise DataError(f"log returns {lr.shape} and mask {mask.shape} must be one (T, N) shape")
+    s0 = max(0, int(start) - int(forecaster.config.lookback) + 1)
+    out = np.full(lr.shape, np.nan)
     with torch_threads(INFERENCE_THREADS):
         if env_config is not None and env_config.forecast_gate != "none":
             from models.portfolio.forecaster import state_forecasts
-            return state_forecasts(forecaster, lr, mask, env_config)
-        return np.asarray(forecaster.forecast(lr, mask), dtype=np.float64)
+            out[s0:] = state_forecasts(forecaster, lr[s0:], mask[s0:], env_config)
+        else:
+            out[s0:] = np.asarray(forecaster.forecast(lr[s0:], mask[s0:]), dtype=np.float64)
+    out[:int(start)] = np.nan
+    return out
 
 
 def _given_forecast(forecast: Any, n: int) -> np.ndarray:
@@ -152,10 +159,12 @@ class LSTMTopKAllocator(Allocator):
                               f"'{bundle.variant}'); retrain with --retrain")
         return cls(bundle.forecaster, bundle.env_config.top_k)
 
-    def walk_forward_forecasts(self, log_returns: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Forecasts of every row of a (T, N) history in one call; row t may be passed as
-        ``forecast=`` to :meth:`target_weights` at bar t (same weights as without it)."""
-        return _forecast_all(self.forecaster, log_returns, mask)
+    def walk_forward_forecasts(self, log_returns: np.ndarray, mask: np.ndarray,
+                               start: int = 0) -> np.ndarray:
+        """Forecasts of every row of a (T, N) history in one call (rows before ``start``:
+        NaN, not computed); row t may be passed as ``forecast=`` to :meth:`target_weights` at
+        bar t (same weights as without it)."""
+        return _forecast_all(self.forecaster, log_returns, mask, start=start)
 
     def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None,
                        forecast=None):
@@ -243,13 +252,14 @@ class PolicyAllocator(Allocator):
         mh = mh[mh.shape[0] - h.shape[0]:]
         return macro_at(spec, h, mh & np.isfinite(h), date, self.macro)
 
-    def walk_forward_forecasts(self, log_returns: np.ndarray,
-                               mask: np.ndarray) -> np.ndarray | None:
+    def walk_forward_forecasts(self, log_returns: np.ndarray, mask: np.ndarray,
+                               start: int = 0) -> np.ndarray | None:
         """State forecasts of every row of a (T, N) history in one call (None without a
-        forecaster); row t may be passed as ``forecast=`` to :meth:`target_weights` at bar t."""
+        forecaster; rows before ``start``: NaN, not computed); row t may be passed as
+        ``forecast=`` to :meth:`target_weights` at bar t."""
         if self.forecaster is None:
             return None
-        return _forecast_all(self.forecaster, log_returns, mask, self.env_config)
+        return _forecast_all(self.forecaster, log_returns, mask, self.env_config, start)
 
     def target_weights(self, log_return_history, prev_weights, mask_t, mask_history=None,
                        date=None, forecast=None):

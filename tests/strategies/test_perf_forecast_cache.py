@@ -193,3 +193,40 @@ def test_cached_weights_unchanged_when_the_future_is_altered(bundles, cls, prese
     w, w_alt = (np.array([x for _, x in s.decisions]) for s in (base, other))
     np.testing.assert_array_equal(w[:cut + 1], w_alt[:cut + 1])
     assert not np.allclose(w[cut + 2:], w_alt[cut + 2:])  # the test can fail
+
+
+@pytest.mark.parametrize("cls,preset", CASES)
+def test_weeks_before_trade_start_are_not_forecast_and_decisions_stay_the_same(
+        bundles, cls, preset):
+    paths, panel = bundles
+    start = panel.index[150]
+
+    def run(wrap):
+        c = bt.Cerebro(stdstats=False)
+        for d in _feeds(panel, "late_and_ended"):
+            c.adddata(d, name=d._name)
+        c.broker.setcash(1_000_000)
+        c.addstrategy(_per_week(cls) if wrap else cls, bundle=paths[preset], top_k=5,
+                      trade_start=start, forecast_cache=not wrap)
+        return c.run()[0]
+
+    cached, per_week = run(False), run(True)
+    assert cached._replay is not None and 140 <= cached._replay_from <= 151
+    fc = cached._replay[2]
+    assert np.isnan(fc[:cached._replay_from]).all()
+    assert np.isfinite(fc[cached._replay_from:]).any()
+    assert cached.decisions and cached.decisions[0][0] >= start.date()
+    _same(cached, per_week)
+
+
+def test_forecasts_from_a_start_row_equal_the_full_ones(bundles):
+    from models.portfolio.allocators import _forecast_all
+    from models.portfolio.bundle import load_bundle
+    paths, panel = bundles
+    fc = load_bundle(paths["hybrid_top5"]).forecaster
+    lr, mask = panel.log_returns.to_numpy(), panel.mask.to_numpy()
+    full = _forecast_all(fc, lr, mask)
+    for start in (0, 3, 100, len(lr) - 1):
+        part = _forecast_all(fc, lr, mask, start=start)
+        assert np.isnan(part[:start]).all()
+        np.testing.assert_array_equal(part[start:], full[start:])
