@@ -80,9 +80,10 @@ def execute_step(weights_close_t: np.ndarray, target: np.ndarray, gap_returns: n
 def execute_clean(w: np.ndarray, tgt: np.ndarray, g: np.ndarray, r: np.ndarray,
                   tc: float) -> StepResult:
     """:func:`execute_step` on inputs already clean: float64 arrays, returns without NaN (as
-    :func:`bar_returns` gives them). The environments' per-step path: it skips the
-    conversions and the NaN cleaning, and is bit-identical to :func:`execute_step` on such
-    inputs (tested)."""
+    :func:`bar_returns` gives them). It skips the conversions and the NaN cleaning, and is
+    bit-identical to :func:`execute_step` on such inputs (tested); the System 1 env runs the
+    same arithmetic with ``1 + returns`` precomputed
+    (:func:`models.portfolio.env_kernel.execute_rows`)."""
     port_gap, w_open = _drift(w, g)
     turnover = float(np.abs(tgt - w_open).sum())
     cost_open = tc * turnover

@@ -13,11 +13,11 @@ import numpy as np
 from gymnasium import spaces
 
 from feeds.errors import ConfigError, DataError
-from models.common.execution import (bar_returns, drifted_weights, execute_clean,
-                                     smooth_target, within_band)
+from models.common.execution import bar_returns, drifted_weights, smooth_target, within_band
 from models.portfolio.config import EnvConfig
+from models.portfolio.env_kernel import ObsRows, execute_rows, step_rows
 from models.portfolio.features import FeatureBuilder, FeatureLayout, fit_stats
-from models.portfolio.projection import project_clean, topk_project
+from models.portfolio.projection import project_neg, topk_project
 
 ENV_ID = "rlportfolio/TopKPortfolio-v0"
 
@@ -164,6 +164,11 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self._z = builder.zscore(self.log_returns)
         self._zf = builder.zscore(self.forecasts) if self.forecasts is not None else None
         self._zm = builder.zscore_macro(macro) if macro is not None else None
+        # per-step inputs prepared once (models.portfolio.env_kernel; bit-identical, tested)
+        self._obs_rows = ObsRows(layout, self._z, self._zf, self.mask, self._zm, start)
+        self._step_rows = step_rows(self.mask, self.gap, self.intra)
+        self._buf = np.empty(N, dtype=np.float64)
+        self._neg_scale = -float(cfg.logit_scale)  # -(x * s) == x * -s exactly
         self.action_space = spaces.Box(-1.0, 1.0, shape=(N,), dtype=np.float32)
         self.observation_space = spaces.Box(-builder.clip, builder.clip, shape=(layout.size,),
                                             dtype=np.float32)
@@ -199,11 +204,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
 
     # -- helpers -------------------------------------------------------------------------
     def _obs(self) -> np.ndarray:
-        t, L = self._t, self.config.window
-        zf = self._zf[t] if self._zf is not None else None
-        zm = self._zm[t] if self._zm is not None else None
-        return self.builder.assemble(self._z[max(0, t - L + 1): t + 1], self._w, zf, self.mask[t],
-                                     zm)
+        return self._obs_rows(self._t, self._w, clean=False)
 
     def weights_for(self, action: np.ndarray) -> np.ndarray:
         """Target weights for an action at the current decision bar."""
@@ -228,40 +229,43 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self._t = t0
         self._w = initial_weights(self.mask[t0])
         self._equity = 1.0
-        return self._obs(), {"t": t0, "equity": 1.0, "weights": self._w.copy()}
+        return self._obs_rows(t0, self._w), {"t": t0, "equity": 1.0, "weights": self._w.copy()}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        cfg, t = self.config, self._t
-        # the lean per-step path: the same arithmetic as weights_for / execute_step without
-        # re-checking and re-cleaning arrays cleaned once in __init__ (bit-identical, tested)
-        target = project_clean(np.asarray(action, dtype=np.float64).reshape(-1) * cfg.logit_scale,
-                               self._k, self._tau, self.mask[t])
+        cfg, t, w = self.config, self._t, self._w
+        mask_t, idx, g, g1, r, r1 = self._step_rows[t]
+        # the lean per-step path (models.portfolio.env_kernel): the arithmetic of weights_for
+        # and execute_step on inputs prepared in __init__, bit-identical (tested)
+        neg = np.multiply(action, self._neg_scale, dtype=np.float64)
+        if neg.ndim != 1:
+            neg = neg.reshape(-1)
+        target = project_neg(neg, self._k, self._tau, mask_t, idx)
         if cfg.smoothing > 0:  # turnover control (off by default: the paper)
-            target = smooth_target(self._w, target, cfg.smoothing, self.mask[t])
-        if cfg.rebalance_band > 0 and within_band(self._w, target, cfg.rebalance_band):
-            target = drifted_weights(self._w, self.gap[t])  # no trade: hold what drifted
-        res = execute_clean(self._w, target, self.gap[t], self.intra[t], cfg.tc)
-        nnz = int(np.count_nonzero(target))
-        net = res.growth - 1.0 - cfg.sparsity * nnz / self.n_assets
+            target = smooth_target(w, target, cfg.smoothing, mask_t)
+        if cfg.rebalance_band > 0 and within_band(w, target, cfg.rebalance_band):
+            target = drifted_weights(w, g)  # no trade: hold what drifted
+        growth, cost, turnover, w_close, clean = execute_rows(w, target, g, g1, r, r1, cfg.tc,
+                                                              self._buf)
+        net = growth - 1.0 - cfg.sparsity * int(np.count_nonzero(target)) / self.n_assets
         reward = float(np.log(max(1.0 + net, 1e-12)))
         if cfg.turnover_penalty > 0:  # training signal only; equity and growth are unaffected
-            reward -= cfg.turnover_penalty * 0.5 * res.turnover
+            reward -= cfg.turnover_penalty * 0.5 * turnover
         if cfg.reward_clip > 0:
             c = cfg.reward_clip
             reward = float(min(max(reward, -c), c))
-        self._equity *= res.growth
-        self._w = res.weights_close
+        self._equity *= growth
+        self._w = w_close
         self._i += 1
-        terminated = bool(self._equity <= 0.0)
+        terminated = self._equity <= 0.0
         if self._rows is None:
-            self._t = t + 1
-            truncated = (not terminated) and self._t >= self.end - 1
+            self._t = t = t + 1
+            truncated = (not terminated) and t >= self.end - 1
         else:  # block bootstrap: the next decision row may start a new block
-            self._t = int(self._rows[min(self._i, len(self._rows) - 1)])
+            self._t = t = int(self._rows[min(self._i, len(self._rows) - 1)])
             truncated = (not terminated) and self._i >= len(self._rows) - 1
-        info = {"weights": target, "weights_close": res.weights_close, "turnover": res.turnover,
-                "cost": res.cost, "growth": res.growth, "equity": self._equity, "t": self._t}
-        return self._obs(), reward, terminated, truncated, info
+        info = {"weights": target, "weights_close": w_close, "turnover": turnover,
+                "cost": cost, "growth": growth, "equity": self._equity, "t": t}
+        return self._obs_rows(t, w_close, clean), reward, terminated, truncated, info
 
 
 def _check_macro(macro: np.ndarray | None, cfg: EnvConfig, T: int) -> np.ndarray | None:

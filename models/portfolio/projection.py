@@ -45,8 +45,9 @@ def topk_project(logits: np.ndarray, k: int, tau: float,
 
 def project_clean(x: np.ndarray, k: int, tau: float, avail: np.ndarray) -> np.ndarray:
     """:func:`topk_project` without the argument checks and conversions: ``x`` a (N,) float64
-    array, ``k >= 1`` an int, ``avail`` a (N,) bool array. The environment's per-step path;
-    the same arithmetic in the same order, so bit-identical to :func:`topk_project` (tested)."""
+    array, ``k >= 1`` an int, ``avail`` a (N,) bool array (the careful path of
+    :func:`project_neg`); the same arithmetic in the same order, so bit-identical to
+    :func:`topk_project` (tested)."""
     out = np.zeros(x.shape[0], dtype=np.float64)
     idx = np.flatnonzero(avail)
     if idx.size == 0:
@@ -55,7 +56,7 @@ def project_clean(x: np.ndarray, k: int, tau: float, avail: np.ndarray) -> np.nd
     nan = np.isnan(vals)
     if nan.any():
         vals[nan] = -np.inf  # x[idx] is a copy
-    kk = k if k < idx.size else idx.size
+    kk = min(k, idx.size)
     order = np.argsort(-vals, kind="stable")[:kk]  # K largest, ties -> lower index
     top = vals[order]
     if not -np.inf < top[0] < np.inf:  # the maximum is +-inf (NaN is already -inf): hold it
@@ -70,4 +71,44 @@ def project_clean(x: np.ndarray, k: int, tau: float, avail: np.ndarray) -> np.nd
         w[0] = 1.0  # the argmax
     w /= w.sum()
     out[idx[order]] = w
+    return out
+
+
+def project_neg(neg: np.ndarray, k: int, tau: float, avail: np.ndarray,
+                idx: np.ndarray | None) -> np.ndarray:
+    """``project_clean(-neg, k, tau, avail)`` from the NEGATED logits, bit for bit (tested).
+
+    The environment's per-step path: it scales its action by ``-logit_scale`` (exactly the
+    negation of scaling by ``logit_scale``) so the stable ascending argsort of ``neg`` is the one
+    :func:`project_clean` computes on ``-vals``, with the same ties (lower index first).
+    ``idx`` is ``np.flatnonzero(avail)``, or None when every asset is available (the env
+    prepares it once per row). When a kept logit is not finite (NaN sorts last, so a NaN among
+    the kept ones is the last kept one) it falls back to :func:`project_clean`. Otherwise the
+    softmax runs in place on the K kept values, where ``w[0]`` is the largest weight
+    (``exp(0) = 1 >= exp(x <= 0)``), so "every weight is below tau" is ``w[0] < tau``; the
+    threshold is applied from Python floats (K is small), the sums and ``exp`` stay NumPy's.
+    """
+    vals = neg if idx is None else neg[idx]
+    if vals.shape[0] == 0:
+        return np.zeros(neg.shape[0], dtype=np.float64)
+    order = vals.argsort(kind="stable")[:k]
+    top = vals[order]  # a copy: minus the K largest logits, largest first
+    kept = top.tolist()
+    lo = kept[0]
+    if not (-np.inf < lo and kept[-1] < np.inf):  # +-inf or NaN kept: the careful path
+        return project_clean(-neg, k, tau, avail)
+    np.subtract(lo, top, out=top)  # == logit - max logit, exactly
+    np.exp(top, out=top)
+    np.divide(top, np.add.reduce(top), out=top)
+    w = top.tolist()
+    if w[0] < tau:  # every weight is below tau: hold the argmax
+        top[0] = 1.0
+        top[1:] = 0.0
+    else:
+        for i in range(1, len(w)):
+            if w[i] < tau:
+                top[i] = 0.0
+        np.divide(top, np.add.reduce(top), out=top)
+    out = np.zeros(neg.shape[0], dtype=np.float64)
+    out[order if idx is None else idx[order]] = top
     return out
