@@ -1,4 +1,4 @@
-"""System 2 Backtrader strategies: one daily stock feed, a position p in [-1, 1] = its target weight.
+"""System 2 Backtrader strategies: one daily stock feed, a position p in [-1, 1] = its weight.
 
     cerebro.adddata(daily_to_backtrader(df, "AAPL"), name="AAPL")
     cerebro.addstrategy(AlphaPPO, policy="~/.cache/.../AAPL_seed0", trade_start="2022-01-03")
@@ -13,17 +13,17 @@ bar t, fill at the open of t+1, fractional sizes, ``cash_buffer`` of the value k
 * :class:`RandomEntryExit`: seeded random entries/exits (long only by default).
 * :class:`MomentumStrategy`: sign of the trailing ``lookback``-day return (long/short).
 
-How the alpha strategies stay causal (and why this is honest): the strategy keeps its own copy of
-the bars it has been shown (appended in ``next``/``prenext`` from ``data.open[0]`` etc.; it never
-reads the feed's preloaded arrays) and, at each decision, evaluates the alphas and the market
-state on that visible history (all of it by default, or the last ``history_bars`` bars). This is
-exactly the computation of the training environment (``prepare_stock``) on data up to t, so the
-position at t cannot depend on later bars (``tests/strategies/test_alpha_strategies.py`` alters
-the bars after t and checks the decisions up to t do not move). Evaluating 50 alphas costs
-~25-30 ms per decision (pandas overhead, nearly independent of the history length), so a
-``signal_cache`` (a plain dict) may be shared between strategies run on the same stock (e.g. the
-seeds of a study and the equal-weight baseline): it is keyed by a digest of the exact visible
-history, so a cached row is only reused for an identical past.
+How the alpha strategies stay causal: the strategy keeps its own copy of the bars it has been
+shown (appended in ``next``/``prenext``) and decides from that visible history (all of it, or the
+last ``history_bars`` bars): the alphas' row t (evaluated once on the preloaded feed while its bars
+match the ones seen, see ``evaluate_once``: every operator is causal) and
+:func:`models.alpha.env.market_state_last` of the closes. This is the training environment's
+computation (``prepare_stock``) on data up to t, up to the last bits of pandas' rolling sums, so
+the position at t cannot depend on later bars (``tests/strategies/test_alpha_strategies.py``
+alters the bars after t and checks the decisions up to t do not move). A ``signal_cache`` (a
+plain dict) may be shared between strategies run on the same stock (e.g. the seeds of a study and
+the equal-weight baseline): it is keyed by a digest of the exact visible history, so a cached
+row of alphas is only reused for an identical past.
 
 Decisions are only taken from ``trade_start`` (a date; None = from the first bar with enough
 history): before it the strategies hold cash and only record bars. The held weight passed to the
@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,9 @@ __all__ = ["AlphaPPO", "AlphaEqualWeight", "BuyAndHoldStock", "RandomEntryExit",
            "MomentumStrategy", "SingleStockStrategy", "resolve_policy"]
 
 log = logging.getLogger(__name__)
+
+_EPOCH, _US = datetime(1970, 1, 1), timedelta(microseconds=1)
+_BAR_RECORD = np.dtype([("ns", "=i8"), ("ohlcv", "=f8", (5,))])  # packed: 8 + 40 bytes a bar
 
 
 def resolve_policy(policy, alphas=None, ticker: str | None = None):
@@ -188,7 +192,7 @@ class _AlphaStrategy(SingleStockStrategy):
         raise NotImplementedError
 
     def position(self):
-        pol = self._policy_at(self.now())
+        pol = self._sched[0][1] if len(self._sched) == 1 else self._policy_at(self.now())
         st = self.alpha_state(pol)
         if st is None:
             return None
@@ -215,6 +219,7 @@ class _AlphaStrategy(SingleStockStrategy):
         # running digest of every bar seen (append-only history): O(1) cache keys
         self._hasher = hashlib.blake2b(digest_size=16)
         self._hasher.update(repr(self.p.history_bars).encode())
+        self._hashed = 0  # bars in the digest (it is brought up to date when a cache key is made)
         if self.p.policy is None:
             raise ConfigError(f"{type(self).__name__} needs {self.needs}")
         self._sched = _schedule(self.p.policy, None)
@@ -223,12 +228,25 @@ class _AlphaStrategy(SingleStockStrategy):
         self._need = {id(p): int(p.required_history) for _, p in self._sched}
         self._ahash = {id(p): alphas_hash(p.alphas) for _, p in self._sched}
         self._alpha_once: dict[str, tuple | None] = {}  # alphas hash -> the whole feed's rows
+        self._z_once: dict[tuple, np.ndarray] = {}  # (alphas hash, id(scaler)) -> standardised
+        self._date_ns: list[int] = []  # the bars' dates as ns since the epoch
 
     def _record_bar(self) -> None:
         super()._record_bar()
         n = self.n_bars - 1
-        self._hasher.update(np.int64(pd.Timestamp(self._dates[n]).value).tobytes())
-        self._hasher.update(self._ohlcv[n].tobytes())
+        dt = self._dates[n]
+        self._date_ns.append((dt - _EPOCH) // _US * 1000 if type(dt) is datetime and
+                             dt.tzinfo is None else pd.Timestamp(dt).value)  # the same integer
+
+    def _digest(self):
+        """The running digest of every bar seen: per bar its date (int64 ns) then its OHLCV."""
+        k, n = self._hashed, self.n_bars
+        if k < n:
+            buf = np.empty(n - k, dtype=_BAR_RECORD)
+            buf["ns"], buf["ohlcv"] = self._date_ns[k:n], self._ohlcv[k:n]
+            self._hasher.update(buf.tobytes())
+            self._hashed = n
+        return self._hasher
 
     def _feed_frame(self) -> pd.DataFrame | None:
         """The whole preloaded feed as an OHLCV frame (None if the feed is not preloaded)."""
@@ -243,8 +261,9 @@ class _AlphaStrategy(SingleStockStrategy):
                             index=pd.DatetimeIndex(dates, name="date"),
                             columns=["open", "high", "low", "close", "volume"])
 
-    def _once_row(self, alphas, ahash: str) -> np.ndarray | None:
-        """Row t of the alphas evaluated once on the whole feed, or None (then per day)."""
+    def _once_at(self, alphas, ahash: str) -> tuple | None:
+        """(whole-feed rows, n) when row n = the current bar of the alphas evaluated once on the
+        whole feed is usable, else None (then the alphas are evaluated per day)."""
         if not self.evaluate_once or self.p.history_bars is not None:
             return None
         if ahash not in self._alpha_once:
@@ -253,8 +272,8 @@ class _AlphaStrategy(SingleStockStrategy):
             try:
                 df = self._feed_frame()
                 if df is not None:
-                    full = (df.index, df.to_numpy(), evaluate_alphas(df, alphas).to_numpy(
-                        dtype=float))
+                    full = (df.index.as_unit("ns").asi8.copy(), df.to_numpy(),
+                            evaluate_alphas(df, alphas).to_numpy(dtype=float))
             except Exception:  # noqa: BLE001 - e.g. a bad bar later on: evaluate per day
                 full = None
             self._alpha_once[ahash] = full
@@ -264,53 +283,63 @@ class _AlphaStrategy(SingleStockStrategy):
         dates, ohlcv, rows = full
         n = self.n_bars - 1
         # the feed's bar n must be the bar the strategy saw (same date, same values)
-        if n >= len(rows) or dates[n] != pd.Timestamp(self._dates[n]) or not np.array_equal(
-                ohlcv[n], self._ohlcv[n], equal_nan=True):
+        if n >= len(rows) or dates[n] != self._date_ns[n] or (
+                ohlcv[n].tolist() != self._ohlcv[n].tolist()
+                and not np.array_equal(ohlcv[n], self._ohlcv[n], equal_nan=True)):
             self._alpha_once[ahash] = None
             return None
-        return rows[n].copy()
+        return rows, n
 
-    def _raw_row(self, alphas, bars, ahash: str | None = None) -> np.ndarray:
+    def _z_row(self, policy, bars) -> np.ndarray:
+        """Standardised alphas z_t of the current bar: a ``signal_cache`` row if there is one,
+        else row t of the once-per-feed alphas (standardised once, element-wise: the same
+        values as standardising the row alone), else the alphas of the visible history."""
         from models.alpha.language import alphas_hash, evaluate_alphas
-        ahash = ahash if ahash is not None else alphas_hash(alphas)
+        ahash = self._ahash.get(id(policy)) or alphas_hash(policy.alphas)
         cache = self.p.signal_cache
         key = None
         if cache is not None:
-            h = self._hasher.copy()
+            h = self._digest().copy()
             h.update(ahash.encode())
             key = h.hexdigest()
             row = cache.get(key)
             if row is not None:
-                return row
-        row = self._once_row(alphas, ahash)
-        if row is None:
-            row = evaluate_alphas(self.history(bars), alphas).to_numpy(dtype=float)[-1]
+                return np.asarray(policy.scaler.transform(row[None, :]), dtype=float)[-1]
+        once = self._once_at(policy.alphas, ahash)
+        if once is not None:
+            rows, n = once
+            if cache is not None:
+                cache[key] = rows[n].copy()
+            zkey = (ahash, id(policy.scaler))
+            zs = self._z_once.get(zkey)
+            if zs is None:
+                zs = self._z_once[zkey] = np.asarray(policy.scaler.transform(rows), dtype=float)
+            return zs[n].copy()
+        row = evaluate_alphas(self.history(bars), policy.alphas).to_numpy(dtype=float)[-1]
         if cache is not None:
             cache[key] = row
-        return row
+        return np.asarray(policy.scaler.transform(row[None, :]), dtype=float)[-1]
 
     def alpha_state(self, policy):
         """(z_t, log returns, trend_t, vol63_t) at the current bar, or None if too little history.
 
-        Alphas are evaluated on the visible history (``history_bars``); the market state
-        (bounded look-back: MA100, 63-day volatility, ``window`` returns) on its last bars."""
-        from models.alpha.env import STATE_WARMUP, market_state
+        Alphas are evaluated on the visible history (``history_bars``); the market state is
+        :func:`models.alpha.env.market_state_last` of the closes (it reads only the last ~100)."""
+        from models.alpha.env import market_state_last
         need = self._need.get(id(policy))
         if need is None:
             need = policy.required_history
-        if self.n_bars < need:
+        n = self.n_bars
+        if n < need:
             return None
         bars = self.p.history_bars
         if bars is not None and int(bars) < need:
             raise ConfigError(f"history_bars={bars} is below the {need} bars the alphas need")
-        if not np.all(np.isfinite(self._ohlcv[self.n_bars - need:self.n_bars])):
+        if not np.isfinite(self._ohlcv[n - need:n]).all():
             return None
-        raw = self._raw_row(policy.alphas, bars, self._ahash.get(id(policy)))
-        z = np.asarray(policy.scaler.transform(raw[None, :]), dtype=float)[-1]
-        tail = max(STATE_WARMUP, policy.config.window) + 2
-        close = self._ohlcv[max(0, self.n_bars - tail):self.n_bars, 3]
-        lr, trend, vol = market_state(close)
-        return z, lr, float(trend[-1]), float(vol[-1])
+        z = self._z_row(policy, bars)
+        lr, trend, vol = market_state_last(self._ohlcv[:n, 3], policy.config.window)
+        return z, lr, trend, vol
 
 
 class AlphaPPO(_AlphaStrategy):

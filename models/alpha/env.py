@@ -22,6 +22,7 @@ plus the new position's open -> close return of t+1 (compounded, as the accounti
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -33,7 +34,7 @@ from models.common.execution import bar_returns, execute_step
 
 __all__ = [
     "ENV_ID", "AlphaWeightingEnv", "action_to_weights", "signal_to_position", "market_state",
-    "build_observation", "observation_size", "OBS_BOUND",
+    "market_state_last", "build_observation", "observation_size", "OBS_BOUND",
 ]
 
 ENV_ID = "rlportfolio/AlphaWeighting-v0"
@@ -81,6 +82,62 @@ def market_state(close: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     vol = (lr.rolling(VOL_WINDOW, min_periods=VOL_WINDOW).std(ddof=1) *
            np.sqrt(TRADING_DAYS)).to_numpy()
     return lr.to_numpy(), trend, vol
+
+
+def _last_mean(x: np.ndarray, w: int) -> float:
+    """Mean of the last ``w`` values (NaN if fewer or any NaN): a correctly rounded sum / w; a
+    constant window gives its value exactly (as pandas' rolling mean does)."""
+    if len(x) < w:
+        return math.nan
+    v = x[len(x) - w:]
+    lo, hi = v.min(), v.max()
+    if math.isnan(lo) or math.isnan(hi):  # a NaN in the window
+        return math.nan
+    if lo == hi:
+        return float(lo)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return float(v.sum()) / w
+    return math.fsum(v.tolist()) / w
+
+
+def market_state_last(close: np.ndarray, window: int) -> tuple[np.ndarray, float, float]:
+    """The last row of :func:`market_state` from closes, in NumPy (no pandas, O(window)).
+
+    Returns ``(log returns of the last window bars, trend_t, vol63_t)`` equal to
+    ``lr[-window:], trend[-1], vol[-1]`` of ``market_state(close)``: the log returns and the NaN
+    rules (warm-up, a NaN or non-positive close) are the same; the means and the ddof=1 standard
+    deviation use correctly rounded sums (``math.fsum``, two passes), so they may differ from
+    pandas' online rolling sums in the last bits (pandas' own values depend on where the series
+    starts and drift with its length). Pinned on every day of real packaged series
+    (``tests/strategies/test_perf_equivalence_alpha.py``): volatility within 1e-13 relative of
+    pandas on the last ~100 closes and 1e-10 of pandas on the whole series; log returns and
+    trend flags exactly equal. A constant window gives its value (mean) or 0.0 (std) exactly, as
+    pandas does. Only the last ``max(TREND_SLOW, VOL_WINDOW + 1, window + 1)`` closes are read.
+    Used by the Backtrader strategies' daily decisions; training keeps :func:`market_state`.
+    """
+    c = np.asarray(close, dtype=float)
+    n = len(c)
+    k = max(int(window), VOL_WINDOW)  # log returns needed
+    tail = c[max(0, n - k - 1):]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.log(tail[1:] / tail[:-1])
+    r[~np.isfinite(r)] = np.nan
+    if n <= k:  # the first bar's log return (NaN) is inside the window
+        r = np.concatenate([[np.nan], r]) if n else r
+    fast, slow = _last_mean(c, TREND_FAST), _last_mean(c, TREND_SLOW)
+    trend = 1.0 if fast > slow else 0.0
+    vol = math.nan
+    if len(r) >= VOL_WINDOW:
+        v = r[len(r) - VOL_WINDOW:]
+        lo, hi = v.min(), v.max()
+        if lo == hi:
+            vol = 0.0
+        elif not (math.isnan(lo) or math.isnan(hi)):  # no NaN in the window (r has no inf)
+            m = math.fsum(v.tolist()) / VOL_WINDOW
+            d = v - m
+            var = math.fsum((d * d).tolist()) / (VOL_WINDOW - 1)
+            vol = math.sqrt(var) * math.sqrt(TRADING_DAYS)
+    return r[len(r) - min(len(r), int(window)):].copy(), trend, vol
 
 
 def observation_size(n_alphas: int, window: int, include_alphas: bool = True) -> int:

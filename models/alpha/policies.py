@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,10 +20,37 @@ import pandas as pd
 from feeds.errors import DataError
 from models.alpha.config import AlphaConfig
 from models.alpha.data import prepare_stock, required_warmup, row_of
-from models.alpha.env import action_to_weights, build_observation, market_state, signal_to_position
+from models.alpha.env import (OBS_BOUND, action_to_weights, build_observation, market_state,
+                              signal_to_position)
 from models.alpha.language import Alpha, AlphaScaler, evaluate_alphas, validate_ohlcv
 from models.common.execution import bar_returns, execute_step
+import models.common.ppo as _ppo
 from models.common.ppo import policy_action
+
+
+try:  # the ufunc np.clip calls (np.clip adds only Python-level dispatch around it)
+    from numpy._core.umath import clip as _uclip
+except ImportError:  # pragma: no cover - another NumPy layout
+    _uclip = np.clip
+
+
+def observation_fast(logret_window, ret_scale, prev_position, trend, vol63, z) -> np.ndarray:
+    """:func:`models.alpha.env.build_observation`, bit for bit, in fewer NumPy calls: the clip
+    ufunc called directly and NaN -> 0 without ``np.nan_to_num`` (an infinite value is clipped to
+    the bound either way). ``tests/models/test_perf_alpha_actor.py`` compares the two."""
+    lr = np.asarray(logret_window, dtype=float)
+    if lr.ndim != 1 or (z is not None and np.ndim(z) != 1):
+        return build_observation(logret_window, ret_scale, prev_position, trend, vol63, z)
+    lr = _uclip(lr / ret_scale, -OBS_BOUND, OBS_BOUND)
+    lr[np.isnan(lr)] = 0.0
+    v = float(vol63)
+    if math.isnan(v):
+        v = 0.0
+    parts = [lr, [float(_uclip(prev_position, -OBS_BOUND, OBS_BOUND)), float(trend),
+                  float(_uclip(v, 0.0, OBS_BOUND))]]
+    if z is not None:
+        parts.append(_uclip(np.asarray(z, dtype=float), -OBS_BOUND, OBS_BOUND))
+    return np.concatenate(parts).astype(np.float32)
 
 
 class PositionPolicy:
@@ -130,21 +158,116 @@ class AlphaPolicy(AlphaPolicyBase):
         """The env's observation at bar t (``log_returns`` ends at bar t)."""
         w = self.config.window
         t = len(log_returns) - 1
-        return build_observation(log_returns[t - w + 1:t + 1], self.ret_scale, prev_position,
-                                 trend_t, vol_t, z_t if self.config.include_alphas else None)
+        return observation_fast(log_returns[t - w + 1:t + 1], self.ret_scale, prev_position,
+                                trend_t, vol_t, z_t if self.config.include_alphas else None)
 
     def action(self, obs: np.ndarray) -> np.ndarray:
         """The deterministic policy action (alpha weights before L1 normalisation).
 
         :func:`models.common.ppo.policy_action` (no observation normalisation): a direct actor
-        forward, bit-identical to ``model.predict(obs, deterministic=True)``."""
-        act = policy_action(self.model, None, obs)
+        forward, bit-identical to ``model.predict(obs, deterministic=True)``, here through the
+        layers' torch functions (:class:`_ActorForward`) when the actor is a plain MLP."""
+        act = _ActorForward.of(self).action(obs) if _fast_ok(obs) else None
+        if act is None:
+            act = policy_action(self.model, None, obs)
         return np.clip(act, -1.0, 1.0)
 
     def decide(self, z_t, log_returns, trend_t, vol_t, prev_position) -> float:
         act = self.action(self.observation(z_t, log_returns, trend_t, vol_t, prev_position))
         s = float(np.dot(action_to_weights(act), z_t))
         return signal_to_position(s, vol_t, **self.config.position_kwargs())
+
+
+def _fast_ok(obs) -> bool:
+    return _ppo.FAST_ACTION and type(obs) is np.ndarray and obs.ndim == 1
+
+
+class _ActorForward:
+    """:func:`models.common.ppo.policy_action`'s direct actor path with the layers' torch
+    functions called directly (``F.linear``, ``torch.tanh``/``torch.relu``: the ops the modules'
+    ``forward`` run, so bit-identical) instead of through ``nn.Module.__call__``, which costs
+    more than the arithmetic of these tiny MLPs. Built once per policy, for SB3's plain
+    ``Flatten -> (Linear, Tanh|ReLU)* -> Linear`` actor on a 1-D Box; :meth:`action` returns None
+    (then ``policy_action`` runs) for anything else, a module with hooks, or a NaN mean."""
+
+    _CACHE_ATTR = "_actor_forward"
+
+    def __init__(self, model):
+        self.model = model
+        self.policy = None
+        try:
+            self._build(model)
+        except Exception:  # noqa: BLE001 - any unexpected structure: the general path
+            self.policy = None
+
+    @classmethod
+    def of(cls, owner) -> _ActorForward:
+        fwd = getattr(owner, cls._CACHE_ATTR, None)
+        if fwd is None or fwd.model is not owner.model:
+            fwd = cls(owner.model)
+            setattr(owner, cls._CACHE_ATTR, fwd)
+        return fwd
+
+    def _build(self, model) -> None:
+        import torch
+        from torch import nn
+        space = getattr(getattr(model, "policy", model), "observation_space", None)
+        if space is None or len(space.shape) != 1:
+            return
+        policy = _ppo._direct_actor(model, np.zeros(space.shape, dtype=np.float32))
+        if policy is None:
+            return
+        fe = policy.pi_features_extractor
+        flat = getattr(fe, "flatten", None)
+        net = policy.mlp_extractor.policy_net
+        if type(flat) is not nn.Flatten or (flat.start_dim, flat.end_dim) != (1, -1) or \
+                type(net) is not nn.Sequential or type(policy.action_net) is not nn.Linear:
+            return
+        ops = []
+        for m in net:
+            if type(m) is nn.Linear:
+                ops.append((m, None))
+            elif type(m) is nn.Tanh:
+                ops.append((None, torch.tanh))
+            elif type(m) is nn.ReLU and not m.inplace:
+                ops.append((None, torch.relu))
+            else:
+                return
+        ops.append((policy.action_net, None))
+        self.ops = ops
+        self.modules = [policy, fe, flat, net, *net, policy.action_net]
+        self.shape = space.shape
+        self.low, self.high = policy.action_space.low, policy.action_space.high
+        self.act_shape = policy.action_space.shape
+        self.policy = policy
+
+    def _hooked(self) -> bool:
+        from torch.nn.modules import module as M
+        if (M._global_forward_hooks or M._global_forward_pre_hooks or M._global_backward_hooks
+                or M._global_backward_pre_hooks):
+            return True
+        return any(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+                   or m._backward_pre_hooks for m in self.modules)
+
+    def action(self, obs: np.ndarray) -> np.ndarray | None:
+        """``policy_action(model, None, obs)`` (float64, 1-D) or None when not applicable."""
+        policy = self.policy
+        if policy is None or obs.shape != self.shape or self._hooked():
+            return None
+        import torch
+        import torch.nn.functional as F
+        if policy.training:  # as policy_action (and predict) leave it
+            policy.set_training_mode(False)
+        x = obs if obs.flags.writeable else np.array(obs)
+        with torch.no_grad():
+            h = torch.as_tensor(x).reshape((1, *self.shape)).float()
+            for lin, fn in self.ops:
+                h = F.linear(h, lin.weight, lin.bias) if fn is None else fn(h)
+        act = h.numpy().reshape((-1, *self.act_shape))
+        if np.isnan(act).any():
+            return None
+        act = np.clip(act, self.low, self.high).squeeze(axis=0)
+        return np.asarray(act, dtype=np.float64).reshape(-1)
 
 
 def equal_weight_position(z_t: np.ndarray, vol63_t: float, config: AlphaConfig | None = None
