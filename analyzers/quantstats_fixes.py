@@ -47,6 +47,9 @@ would start the page at the first non-zero return of either series, later than t
 ``rf=0``, ``compounded=True``, ``parameters`` (the Sharpe definition in the page header), and
 SVG figures with their text kept as text (``svg.fonttype = "none"``), which the browser renders
 with its own fonts and a test can read.
+
+:func:`patched_quantstats` also installs the work savers of :mod:`analyzers.qs_figures` (each
+strategy-only figure drawn once per run, no redraw after saving); they change no figure.
 """
 
 from __future__ import annotations
@@ -98,12 +101,13 @@ def html_options(periods_per_year: int, sharpe_definition: str | None = None) ->
 
 # ----------------------------------------------------------------------------- helpers
 def _save(fig, savefig) -> None:
+    from analyzers.qs_figures import save_figure
     if not savefig:
         return
     if isinstance(savefig, dict):
-        fig.savefig(**savefig)
+        save_figure(fig, **savefig)
     else:
-        fig.savefig(savefig)
+        save_figure(fig, savefig)
 
 
 def _refigure(original, fix):
@@ -349,6 +353,9 @@ def patched_quantstats(periods_per_year: int) -> Iterator[None]:
     from quantstats import reports as qs_reports
     from quantstats import stats as qs_stats
     from quantstats._plotting import core as qs_core
+    from quantstats._plotting import wrappers as qs_wrappers
+
+    from analyzers.qs_figures import NO_REDRAW_PYPLOT, STRATEGY_ONLY, shared_figures
 
     if quantstats.__version__ != QUANTSTATS_VERSION:
         log.warning("QuantStats %s is installed; the tearsheet fixes were pinned against %s "
@@ -361,7 +368,14 @@ def patched_quantstats(periods_per_year: int) -> Iterator[None]:
         (qs_plots, "rolling_beta", _refigure(qs_plots.rolling_beta, _fix_rolling_beta)),
         (qs_stats, "monthly_returns", _monthly_returns_wrapper(qs_stats.monthly_returns)),
         (qs_plots, "daily_returns", _per_bar_returns_plotter(periods_per_year)),
+        # not fixes: the same pages with less drawing (analyzers.qs_figures)
+        (qs_core, "_plt", NO_REDRAW_PYPLOT), (qs_wrappers, "_plt", NO_REDRAW_PYPLOT),
     ]
+    replaced = {name: new for obj, name, new in swaps if obj is qs_plots}
+    swaps = [s for s in swaps if not (s[0] is qs_plots and s[1] in STRATEGY_ONLY)]
+    swaps += [(qs_plots, name, shared_figures(replaced.get(name, getattr(qs_plots, name)), name,
+                                              f"periods_per_year={int(periods_per_year)}"))
+              for name in STRATEGY_ONLY]
     saved = [(obj, name, getattr(obj, name)) for obj, name, _ in swaps]
     try:
         for obj, name, new in swaps:

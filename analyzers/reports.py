@@ -377,8 +377,9 @@ def _equity_png(returns_by_strategy: Mapping[str, pd.Series], title: str, colors
         fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.8 / fig.get_figheight()))
     else:
         fig.tight_layout()
+    from analyzers.qs_figures import save_figure
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    save_figure(fig, buf, format="png")  # without matplotlib's extra draw after tight_layout
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

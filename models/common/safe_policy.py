@@ -178,8 +178,37 @@ def _parse_spec(spec: Any) -> tuple[spaces.Box, spaces.Box, dict[str, Any]]:
             _dec_box(spec["action_space"], "action_space"), kwargs)
 
 
+class InferenceOnlyOptimizer:
+    """The optimizer of a policy loaded for inference: holds nothing, refuses to step.
+
+    SB3 builds an Adam optimizer inside every policy, and building any torch optimizer imports
+    ``torch._dynamo`` (about 2 CPU-seconds, once per process); a loaded policy is never trained
+    (its optimizer state is not saved), so it gets this stand-in instead.
+    """
+
+    def __init__(self, params: Any = None, lr: float = 0.0, **kwargs: Any) -> None:
+        self.param_groups: list[dict[str, Any]] = []
+        self.state: dict[Any, Any] = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Nothing to reset."""
+
+    def step(self, closure: Any = None) -> None:
+        raise RuntimeError("this policy was loaded for inference only (a bundle keeps no "
+                           "optimizer state); train a new model instead")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+
 def load_policy(path: str | os.PathLike[str], spec: Any) -> ActorCriticPolicy:
-    """Rebuild the policy from ``spec`` and load the tensors at ``path``; BundleError if unsafe."""
+    """Rebuild the policy from ``spec`` and load the tensors at ``path``; BundleError if unsafe.
+
+    The policy is for inference: its optimizer is an :class:`InferenceOnlyOptimizer`, and the
+    initial weights are drawn without SB3's orthogonal initialisation (every tensor is replaced
+    by the file's, keys, shapes and dtypes checked); ``policy.ortho_init`` still says what the
+    spec says.
+    """
     obs_space, act_space, kwargs = _parse_spec(spec)
     name = os.fspath(path)
     try:
@@ -193,9 +222,12 @@ def load_policy(path: str | os.PathLike[str], spec: Any) -> ActorCriticPolicy:
     with torch.random.fork_rng(devices=[]):  # building draws init weights; spare the caller's RNG
         try:
             policy = ActorCriticPolicy(obs_space, act_space, ConstantSchedule(0.0),
-                                       features_extractor_class=FlattenExtractor, **kwargs)
+                                       features_extractor_class=FlattenExtractor,
+                                       optimizer_class=InferenceOnlyOptimizer,  # type: ignore
+                                       **{**kwargs, "ortho_init": False})
         except Exception as exc:
             raise _bad(f"SB3 cannot build it ({type(exc).__name__}: {exc})") from exc
+        policy.ortho_init = kwargs["ortho_init"]
     expected = policy.state_dict()
     for key in [*expected, *state]:
         if key not in state or key not in expected:

@@ -74,3 +74,23 @@ def test_mismatches(tmp_path):
     with pytest.raises(BundleError, match=r"top_k: bundle 2 vs requested 5"):
         b.verify_against(list(TICKERS), env_config=EnvConfig(top_k=5, window=4,
                                                              use_forecasts=False))
+
+
+def test_loaded_policy_is_for_inference_and_loading_skips_torch_compile_imports(tmp_path):
+    """Loading builds no torch optimizer (that imports torch._dynamo, ~2 CPU-s per process)."""
+    import subprocess
+    import sys
+
+    import torch
+
+    p = _save(tmp_path / "b")
+    b = load_bundle(p)
+    assert not isinstance(b.model.optimizer, torch.optim.Optimizer)
+    assert b.model.ortho_init is b.manifest["policy"]["policy_kwargs"]["ortho_init"]
+    with pytest.raises(RuntimeError, match="inference only"):
+        b.model.optimizer.step()
+    code = ("import sys; from models.portfolio.bundle import load_bundle; "
+            f"b = load_bundle({str(p)!r}); "
+            "print(b.model is not None, b.forecaster is not None, 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "False"]
