@@ -40,6 +40,7 @@ import gymnasium as gym
 import numpy as np
 
 from feeds.errors import ConfigError
+from models.common.fast_rollout import fast_rollout_forward
 from models.common.threads import torch_threads
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,8 @@ def train(venv_fn: Callable[[], Any], config, seed: int = 0, total_timesteps: in
             bar = _progress_callback(rollout_steps(steps, model.n_steps, model.n_envs), steps,
                                      per)
             callback = CallbackList([bar, callback]) if callback is not None else bar
-        model.learn(total_timesteps=steps, progress_bar=False, callback=callback)
+        with fast_rollout_forward(model.policy):
+            model.learn(total_timesteps=steps, progress_bar=False, callback=callback)
     return model
 
 

@@ -172,3 +172,29 @@ def test_running_stats_fast_path_equals_numpy(batch, warm):
     np.testing.assert_array_equal(lean.var, ref.var)
     assert lean.mean.dtype == ref.mean.dtype and lean.var.dtype == ref.var.dtype
     assert lean.count == ref.count
+
+
+def test_fast_rollout_forward_is_used_and_equals_sb3_forward_bit_for_bit():
+    """The lean rollout forward (models.common.fast_rollout) is installed for the plain MLP
+    policies of both systems and gives SB3's actions, values, log-probabilities and random
+    stream exactly; the tests above then show whole trainings stay bit-identical."""
+    from models.common.fast_rollout import fast_rollout_forward
+    model, _ = train_ppo(_env_fn, replace(TINY, total_timesteps=64), seed=1,
+                         progress_bar=False)
+    policy = model.policy
+    obs = torch.as_tensor(np.random.default_rng(0).normal(size=(6, *policy.observation_space
+                                                                 .shape)) * 3)
+    for deterministic in (False, True):
+        torch.manual_seed(7)
+        with torch.no_grad():
+            ref = policy(obs, deterministic=deterministic)
+        rng_ref = torch.get_rng_state()
+        with fast_rollout_forward(policy) as used, torch.no_grad():
+            assert used and "forward" in vars(policy)
+            torch.manual_seed(7)
+            got = policy(obs, deterministic=deterministic)
+            rng_got = torch.get_rng_state()
+        assert "forward" not in vars(policy)  # SB3's own forward again after the block
+        for a, b in zip(got, ref):
+            assert torch.equal(a, b)
+        assert torch.equal(rng_got, rng_ref)
