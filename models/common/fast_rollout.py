@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 #: False keeps SB3's own forward during rollouts (for comparisons).
 FAST_ROLLOUT = True
