@@ -103,6 +103,10 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         # forecast cache (module doc): replayed rows and their forecasts, None = per-week path
         self._replay: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._replay_from = 0  # first replayed row with a cached forecast
+        # is_tradable is the library's own (WeeklyBarsMixin over TargetWeightStrategy): the
+        # weekly record may apply its rule inline instead of calling it once per feed
+        self._plain_tradable = [k for k in type(self).__mro__ if "is_tradable" in vars(k)] == \
+            [WeeklyBarsMixin, TargetWeightStrategy]
 
     def _make_allocator(self):
         if self.p.allocator is None:
@@ -174,12 +178,20 @@ class AllocatorStrategy(RebalanceBandMixin, WeeklyStrategy):
         return np.vstack(lrs), np.vstack(masks), np.array(days)
 
     def _record_bar(self) -> None:
-        datas = [self.datas[j] for j in self._order]
-        c = np.array([float(d.close[0]) if len(d) else np.nan for d in datas], dtype=np.float64)
+        datas, order = self.datas, self._order
+        closes = [float(datas[j].close[0]) if len(datas[j]) else math.nan for j in order]
+        c = np.array(closes, dtype=np.float64)
         lr = _log_returns(c, self._prev_close)
         self._prev_close = c
         self._lr.append(lr)
-        self._avail.append(np.array([self.is_tradable(j) for j in self._order], dtype=bool))
+        if self._plain_tradable:  # is_tradable's rule on the closes just read (same booleans)
+            cur, has_av = self._weeks.is_current, self._has_available
+            ok = [cj > 0.0 and math.isfinite(cj) and cur(j)
+                  and (not has_av[j] or _positive_line(datas[j].available[0]))
+                  for j, cj in zip(order, closes)]
+        else:  # a subclass decides what is tradable
+            ok = [self.is_tradable(j) for j in order]
+        self._avail.append(np.array(ok, dtype=bool))
         if self._replay is not None:  # the cache holds while the rows are the replayed ones
             k, (lrs, masks, _) = len(self._lr) - 1, self._replay
             if (k >= len(lrs) or not np.array_equal(lrs[k], lr, equal_nan=True)
@@ -225,6 +237,11 @@ class _Bars:
 
     def __len__(self):
         return self.n
+
+
+def _positive_line(a) -> bool:
+    """An ``available`` line value that marks the bar tradable (TargetWeightStrategy's rule)."""
+    return a is not None and math.isfinite(a) and a != 0.0
 
 
 def _log_returns(c: np.ndarray, prev: np.ndarray | None) -> np.ndarray:

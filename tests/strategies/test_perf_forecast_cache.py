@@ -230,3 +230,28 @@ def test_forecasts_from_a_start_row_equal_the_full_ones(bundles):
         part = _forecast_all(fc, lr, mask, start=start)
         assert np.isnan(part[:start]).all()
         np.testing.assert_array_equal(part[start:], full[start:])
+
+
+@pytest.mark.parametrize("kind", ["late_and_ended", "calendars"])
+def test_weekly_record_applies_is_tradable_inline_with_the_same_result(bundles, kind):
+    """The weekly record applies the library's is_tradable rule inline; a subclass that
+    overrides is_tradable is called instead. Both record the same availability."""
+    paths, panel = bundles
+
+    class Overridden(LSTMOnly):
+        def is_tradable(self, i):
+            return super().is_tradable(i)
+
+    runs = []
+    for cls in (LSTMOnly, Overridden):
+        c = bt.Cerebro(stdstats=False)
+        for d in _feeds(panel, kind):
+            c.adddata(d, name=d._name)
+        c.addstrategy(cls, bundle=paths["lstm_top5"], top_k=5, forecast_cache=False)
+        runs.append(c.run()[0])
+    plain, over = runs
+    assert plain._plain_tradable and not over._plain_tradable
+    avail = np.vstack(plain._avail)
+    np.testing.assert_array_equal(avail, np.vstack(over._avail))
+    assert avail.any() and not avail.all()  # late and ended feeds: both values occur
+    _same(plain, over)
