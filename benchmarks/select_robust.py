@@ -31,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from validation_kit import validation_end
 
 #: candidate name -> EnvConfig overrides of hybrid_top5
 CANDIDATES: dict[str, dict] = {
@@ -40,12 +41,6 @@ CANDIDATES: dict[str, dict] = {
     "smooth_0.8_pen_0.01": {"smoothing": 0.8, "turnover_penalty": 0.01},
 }
 MAX_TURNOVER = 0.30
-
-
-def validation_end() -> str:
-    """The last training week of the default split (the end of the validation run)."""
-    from strategies.pipeline.system1 import RunConfig, validation_config
-    return validation_config(RunConfig()).end
 
 
 def evaluate(name: str, env_o: dict, base, seeds: list[int]) -> dict:

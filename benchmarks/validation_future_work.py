@@ -22,13 +22,11 @@ so a rerun only trains what is new.
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import time
 from dataclasses import replace
 
 import numpy as np
+from validation_kit import equal_weight_rows, parse_args, summarise, validation_run, write_json
 
 ALL_MACRO = ("yield_level", "yield_slope", "realized_vol", "xmom")
 #: name -> EnvConfig overrides
@@ -39,12 +37,6 @@ VARIANTS: dict[str, dict] = {
     "gate_0.5": {"forecast_gate": "mc_dropout", "gate_threshold": 0.5},
     "gate_1.0": {"forecast_gate": "mc_dropout", "gate_threshold": 1.0},
 }
-
-
-def validation_end() -> str:
-    """The last training week of the default split (the end of the validation run)."""
-    from strategies.pipeline.system1 import RunConfig, validation_config
-    return validation_config(RunConfig()).end
 
 
 def pass_rate(forecaster, panel, rows: range, env_overrides: dict) -> float:
@@ -59,24 +51,10 @@ def pass_rate(forecaster, panel, rows: range, env_overrides: dict) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    ap.add_argument("--bundle-dir", required=True, help="dedicated bundle folder (e.g. /tmp/..)")
-    ap.add_argument("--timesteps", type=int, default=None, help="PPO steps (default: config's)")
-    ap.add_argument("--out", default=None, help="write the results as JSON here")
-    a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-
-    from strategies.pipeline.system1 import RunConfig, Trainer, load_run_panel, run_system1, split
-    end = validation_end()
-    base = RunConfig(end=end, bundle_dir=a.bundle_dir, progress=False, timesteps=a.timesteps)
-    panel = load_run_panel(base)
-    n_fit = split(panel, base.train_frac)
+    a = parse_args(__doc__, VARIANTS, argv)
+    from strategies.pipeline.system1 import Trainer, run_system1
+    end, base, panel, n_fit = validation_run(a)
     val_rows = range(n_fit - 1, len(panel) - 1)  # decision weeks of the validation backtest
-    print(f"validation run: fit {panel.index[0].date()} .. {panel.index[n_fit - 1].date()}, "
-          f"score {panel.index[n_fit].date()} .. {panel.index[-1].date()} "
-          f"({len(panel) - n_fit} weeks; the paper's test weeks start after {end})", flush=True)
     rows: dict[str, list[dict]] = {v: [] for v in [*a.variants, "equal_weight"]}
     for seed in a.seeds:
         for name in a.variants:
@@ -96,35 +74,12 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"seed {seed} {name:16s} Sharpe {m['sharpe']:+.2f}  turnover "
                   f"{m['mean_turnover']:.1%}  costs {m['costs_pct']:.2%}{gate}  "
                   f"({row['cpu_s']:.0f} CPU-s)", flush=True)
-    ew, _ = run_system1(["equal_weight"], base)
-    m = ew["equal_weight"].metrics
-    rows["equal_weight"] = [{"seed": None, "sharpe": m["sharpe"], "turnover": m["mean_turnover"],
-                             "costs_pct": m["costs_pct"], "cagr": m["cagr"]}]
-
-    def ms(vals):
-        v = np.asarray(vals, dtype=float)
-        return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
-
-    print(f"\nhybrid_top5 on the validation weeks, seeds {a.seeds} (mean +- std over seeds)")
-    print(f"{'variant':18s} {'Sharpe (net)':>16s} {'turnover/week':>18s} {'costs % cap':>16s} "
-          f"{'gate pass':>16s}")
-    summary = {}
-    for name, rs in rows.items():
-        s, t, c = (ms([r[k] for r in rs]) for k in ("sharpe", "turnover", "costs_pct"))
-        summary[name] = {"sharpe": s, "turnover": t, "costs_pct": c, "n": len(rs)}
-        gate = ""
-        if all("pass_rate" in r for r in rs):
-            p = ms([r["pass_rate"] for r in rs])
-            summary[name]["pass_rate"] = p
-            gate = f"{p[0]:7.1%} +- {p[1]:4.1%}"
-        print(f"{name:18s} {s[0]:+7.2f} +- {s[1]:4.2f} {t[0]:9.1%} +- {t[1]:5.1%} "
-              f"{c[0]:8.2%} +- {c[1]:5.2%} {gate:>16s}")
+    rows["equal_weight"] = equal_weight_rows(base)
+    summary = summarise(rows, a.seeds, 18, pass_rate=True)
     out = {"validation_end": end, "fit_last": str(panel.index[n_fit - 1].date()),
            "score_first": str(panel.index[n_fit].date()), "seeds": a.seeds,
            "variants": {k: VARIANTS[k] for k in a.variants}, "runs": rows, "summary": summary}
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(out, f, indent=1, default=str)
+    write_json(a.out, out)
     return out
 
 

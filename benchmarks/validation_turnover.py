@@ -47,15 +47,10 @@ proportion (0.8: about 30% a week); the turnover penalty does not lower turnover
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import inspect
-import json
-import logging
 import time
 from dataclasses import replace
 
-import numpy as np
+from validation_kit import equal_weight_rows, parse_args, summarise, validation_run, write_json
 
 #: name -> (EnvConfig overrides, PPOConfig overrides)
 VARIANTS: dict[str, tuple[dict, dict]] = {
@@ -74,53 +69,11 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
 }
 
 
-@contextlib.contextmanager
-def obs_noise_hook(std: float):
-    """Train with :mod:`models.portfolio.noise` when ``models.portfolio.train`` does not apply
-    ``EnvConfig.obs_noise`` itself yet (it wraps the training VecNormalize; evaluation is
-    untouched). A no-op for ``std == 0`` or once train.py handles it."""
-    import models.portfolio.train as tr
-    if std <= 0 or "obs_noise" in inspect.getsource(tr):
-        yield
-        return
-    from models.portfolio.noise import with_obs_noise
-    orig = tr.make_vec_env
-
-    def noisy(env_fn, n_envs, seed, **kw):
-        return with_obs_noise(orig(env_fn, n_envs, seed, **kw), std, seed)
-
-    tr.make_vec_env = noisy
-    try:
-        yield
-    finally:
-        tr.make_vec_env = orig
-
-
-def validation_end() -> str:
-    """The last training week of the default split (the end of the validation run)."""
-    from strategies.pipeline.system1 import RunConfig, validation_config
-    return validation_config(RunConfig()).end
-
-
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    ap.add_argument("--bundle-dir", required=True, help="dedicated bundle folder (e.g. /tmp/..)")
-    ap.add_argument("--timesteps", type=int, default=None, help="PPO steps (default: config's)")
-    ap.add_argument("--out", default=None, help="write the results as JSON here")
-    a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-
+    a = parse_args(__doc__, VARIANTS, argv)
     from models.portfolio.skill import forecast_skill, skill_lines
-    from strategies.pipeline.system1 import RunConfig, Trainer, load_run_panel, run_system1, split
-    end = validation_end()
-    base = RunConfig(end=end, bundle_dir=a.bundle_dir, progress=False, timesteps=a.timesteps)
-    panel = load_run_panel(base)
-    n_fit = split(panel, base.train_frac)
-    print(f"validation run: fit {panel.index[0].date()} .. {panel.index[n_fit - 1].date()}, "
-          f"score {panel.index[n_fit].date()} .. {panel.index[-1].date()} "
-          f"({len(panel) - n_fit} weeks; the paper's test weeks start after {end})")
+    from strategies.pipeline.system1 import Trainer, run_system1
+    end, base, panel, n_fit = validation_run(a)
     rows: dict[str, list[dict]] = {v: [] for v in [*a.variants, "equal_weight"]}
     skills = {}
     for seed in a.seeds:
@@ -128,8 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
             env_o, ppo_o = VARIANTS[name]
             run = replace(base, seed=seed, env_overrides=dict(env_o), ppo_overrides=dict(ppo_o))
             t0 = time.process_time()
-            with obs_noise_hook(float(env_o.get("obs_noise", 0.0))):
-                res, meta = run_system1(["hybrid_top5"], run)
+            res, meta = run_system1(["hybrid_top5"], run)  # obs_noise reaches PPO training
             m = res["hybrid_top5"].metrics
             rows[name].append({"seed": seed, "sharpe": m["sharpe"],
                                "turnover": m["mean_turnover"], "costs_pct": m["costs_pct"],
@@ -144,30 +96,13 @@ def main(argv: list[str] | None = None) -> dict:
                             range(n_fit - 1, len(panel) - 1), panel.tickers)
         skills[seed] = sk
         print("\n".join(f"seed {seed} " + ln for ln in skill_lines(sk, "validation weeks")))
-    ew, _ = run_system1(["equal_weight"], base)
-    m = ew["equal_weight"].metrics
-    rows["equal_weight"] = [{"seed": None, "sharpe": m["sharpe"], "turnover": m["mean_turnover"],
-                             "costs_pct": m["costs_pct"], "cagr": m["cagr"]}]
-
-    def ms(vals):
-        v = np.asarray(vals, dtype=float)
-        return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
-
-    print(f"\nhybrid_top5 on the validation weeks, seeds {a.seeds} (mean +- std over seeds)")
-    print(f"{'variant':20s} {'Sharpe (net)':>16s} {'turnover/week':>18s} {'costs % cap':>16s}")
-    summary = {}
-    for name, rs in rows.items():
-        s, t, c = (ms([r[k] for r in rs]) for k in ("sharpe", "turnover", "costs_pct"))
-        summary[name] = {"sharpe": s, "turnover": t, "costs_pct": c, "n": len(rs)}
-        print(f"{name:20s} {s[0]:+7.2f} +- {s[1]:4.2f} {t[0]:9.1%} +- {t[1]:5.1%} "
-              f"{c[0]:8.2%} +- {c[1]:5.2%}")
+    rows["equal_weight"] = equal_weight_rows(base)
+    summary = summarise(rows, a.seeds, 20)
     out = {"validation_end": end, "fit_last": str(panel.index[n_fit - 1].date()),
            "score_first": str(panel.index[n_fit].date()), "seeds": a.seeds,
            "variants": {k: {"env": VARIANTS[k][0], "ppo": VARIANTS[k][1]} for k in a.variants},
            "runs": rows, "summary": summary, "forecast_skill": skills}
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump(out, f, indent=1, default=str)
+    write_json(a.out, out)
     return out
 
 
