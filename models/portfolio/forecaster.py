@@ -185,8 +185,8 @@ class LSTMForecaster:
             cnt = w.sum(1)
             if not (cnt > 0).any():
                 continue
-            keep = (torch.rand((n, x.shape[1], int(self.config.hidden)), generator=gen)
-                    >= drop) if drop > 0.0 else None
+            keep = (lstm_net.dropout_mask((n, x.shape[1], int(self.config.hidden)), drop, gen)
+                    if drop > 0.0 else None)
             opt.zero_grad(set_to_none=True)
             for g in chunks:
                 if g is None:
@@ -194,9 +194,7 @@ class LSTMForecaster:
                 else:
                     p = {k: params[k][g] for k in _LSTM_NAMES}
                     h = lstm_net.hidden_states(p, x[g], rows=g, n_all=n)
-                if keep is not None:  # lstm_net.head's dropout, with the mini-batch's mask
-                    h = h * keep / (1.0 - drop)
-                pred = lstm_net.head(params, h)
+                pred = lstm_net.head(params, h, keep, drop)
                 # the loss on the full (N, B) layout either way: the same kernels, the same bits
                 per_asset = ((pred - y) ** 2 * w).sum(1) / cnt.clamp(min=1)
                 (per_asset.sum() if g is None else per_asset[g].sum()).backward()
@@ -293,7 +291,7 @@ class LSTMForecaster:
         for s in range(0, len(ends), _FORECAST_CHUNK):
             x, valid, y = self._windows(z, ok, ends[s:s + _FORECAST_CHUNK], L, True)
             pred = (self._net(p, x) if rows is None
-                    else self._net(p, x[rows], rows=rows, n_all=n))
+                    else self._net(p, x[rows], rows, n))
             w = valid.float()
             tot += ((pred - y) ** 2 * w).sum(1)
             cnt += w.sum(1)

@@ -5,8 +5,8 @@ LSTMs as one network whose parameters carry a leading asset dimension (see that 
 implementation notes). This module holds the pieces that do not depend on the fitted state:
 
 * :func:`init_params`: PyTorch's default ``nn.LSTM`` / ``nn.Linear`` initialisation per asset;
-* :func:`hidden_states` (the recurrence), :func:`head` (dropout + linear output) and
-  :func:`net` (both): ``(N, B, L)`` z-scored windows -> ``(N, B)`` predicted next z-score;
+* :func:`hidden_states` (the recurrence), :func:`head` (dropout + linear output; the
+  training mask from :func:`dropout_mask`) and :func:`net` (both, without dropout): ``(N, B, L)`` z-scored windows -> ``(N, B)`` predicted next z-score;
 * :func:`mc_masks` and :func:`mc_head`: the Monte-Carlo dropout passes of the uncertainty gate.
   Each of the ``n`` passes is one thinned network (a dropout mask per asset and hidden unit,
   drawn from a seeded generator) applied to every window, so a window's samples do not depend
@@ -160,28 +160,33 @@ def hidden_states(p: dict[str, torch.Tensor], x: torch.Tensor, rows: torch.Tenso
     return h
 
 
-def head(p: dict[str, torch.Tensor], h: torch.Tensor, dropout: float = 0.0,
-         gen: torch.Generator | None = None) -> torch.Tensor:
-    """(N, B, H) hidden states -> (N, B) outputs: dropout (training, one mask per element drawn
-    from ``gen``) then the linear head."""
-    if dropout > 0.0:
-        keep = torch.rand(h.shape, generator=gen, dtype=h.dtype) >= dropout
+def dropout_mask(shape: tuple[int, ...], dropout: float, gen: torch.Generator) -> torch.Tensor:
+    """Training dropout's keep-mask for hidden states of ``shape`` (N, B, H): one uniform draw
+    per element from ``gen``, kept where ``>= dropout``."""
+    return torch.rand(shape, generator=gen, dtype=torch.float32) >= dropout
+
+
+def head(p: dict[str, torch.Tensor], h: torch.Tensor, keep: torch.Tensor | None = None,
+         dropout: float = 0.0) -> torch.Tensor:
+    """(N, B, H) hidden states -> (N, B) outputs: dropout (training: ``keep`` from
+    :func:`dropout_mask`, kept values scaled by ``1 / (1 - dropout)``) then the linear head."""
+    if keep is not None:
         h = h * keep / (1.0 - dropout)
     return torch.baddbmm(p["b_out"][:, None, :], h, p["w_out"]).squeeze(-1)
 
 
-def net(p: dict[str, torch.Tensor], x: torch.Tensor, dropout: float = 0.0,
-        gen: torch.Generator | None = None, rows: torch.Tensor | None = None,
+def net(p: dict[str, torch.Tensor], x: torch.Tensor, rows: torch.Tensor | None = None,
         n_all: int = 0) -> torch.Tensor:
-    """x: (N, B, L) z-scored inputs -> (N, B) predicted next z-score.
+    """x: (N, B, L) z-scored inputs -> (N, B) predicted next z-score (no dropout: evaluation and
+    inference).
 
     ``rows`` (with ``n_all``): the recurrence runs only for these rows of a stack of
     ``n_all`` assets (the others have stopped): ``x`` and the LSTM weights (``w_ih``,
     ``w_hh``, ``b``) hold those rows only, the head (``w_out``, ``b_out``) all ``n_all``, and
-    the result is (n_all, B) with the stopped assets' hidden state zero. Dropout and the
-    head then run on the full layout (the same mask draws, and the same reductions in the
-    head's backward), so an active asset's values are bit-identical to computing all."""
-    return head(p, hidden_states(p, x, rows, n_all), dropout, gen)
+    the result is (n_all, B) with the stopped assets' hidden state zero. The head runs on the
+    full layout (the same reductions as computing all), so an active asset's values are
+    bit-identical to computing all."""
+    return head(p, hidden_states(p, x, rows, n_all))
 
 
 def mc_masks(n_samples: int, n_assets: int, hidden: int, dropout: float,

@@ -1,7 +1,7 @@
 """Frozen copies of the System 1 env step as it was before the lean rewrite (not a test module).
 
-``RefEnv`` is :class:`models.portfolio.env.PortfolioEnv` with its ``reset``, ``step`` and
-``_obs`` replaced by verbatim copies of the code they replaced (with the projection, the
+``RefEnv`` is :class:`models.portfolio.env.PortfolioEnv` with its ``step`` and ``_obs``
+replaced by verbatim copies of the code they replaced (with the projection, the
 execution and the observation assembly they called, also frozen here), so
 ``tests/models/test_perf_equivalence_env.py`` can check the library's lean path against them
 bit for bit. Nothing here is imported by the library.
@@ -9,11 +9,10 @@ bit for bit. Nothing here is imported by the library.
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 
 from models.common.execution import StepResult, drifted_weights, smooth_target, within_band
-from models.portfolio.env import PortfolioEnv, initial_weights
+from models.portfolio.env import PortfolioEnv
 
 
 def ref_topk_project(logits, k, tau, mask=None):
@@ -116,7 +115,7 @@ def ref_assemble(builder, z_history, prev_weights, z_forecasts, mask, z_macro=No
 
 
 class RefEnv(PortfolioEnv):
-    """PortfolioEnv with the reset, step and observation of before the rewrite."""
+    """PortfolioEnv with the step and observation of before the rewrite."""
 
     def _obs(self):
         t, L = self._t, self.config.window
@@ -125,38 +124,11 @@ class RefEnv(PortfolioEnv):
         return ref_assemble(self.builder, self._z[max(0, t - L + 1): t + 1], self._w, zf,
                             self.mask[t], zm)
 
-    def _ref_bootstrap_rows(self):
-        cfg = self.config
-        hi = self.end - 2
-        lo = min(self.start + cfg.window, hi)
-        n = cfg.episode_weeks or (self.end - 1 - self.start)
-        rng = self.np_random
-        new_block = rng.random(n + 1) < 1.0 / cfg.bootstrap_block
-        starts = rng.integers(lo, hi + 1, size=n + 1)
-        rows = np.empty(n + 1, dtype=np.int64)
-        r = int(starts[0])
-        rows[0] = r
-        for i in range(1, n + 1):
-            r = int(starts[i]) if new_block[i] else (r + 1 if r < hi else lo)
-            rows[i] = r
-        return rows
-
     def reset(self, *, seed=None, options=None):
-        gym.Env.reset(self, seed=seed)
-        self._i = 0
-        if self.config.bootstrap_block > 0:
-            self._rows = self._ref_bootstrap_rows()
-            t0 = int(self._rows[0])
-        else:
-            self._rows = None
-            t0 = self.start
-            max_off = min(self.config.random_start, self.end - 2 - self.start)
-            if max_off > 0:
-                t0 += int(self.np_random.integers(0, max_off + 1))
-        self._t = t0
-        self._w = initial_weights(self.mask[t0])
-        self._equity = 1.0
-        return self._obs(), {"t": t0, "equity": 1.0, "weights": self._w.copy()}
+        # the episode start and bootstrap rows are the library's (the rewrite left them as
+        # they were); the first observation is the frozen assembly's
+        _, info = super().reset(seed=seed, options=options)
+        return self._obs(), info
 
     def step(self, action):
         cfg, t = self.config, self._t
